@@ -1,0 +1,113 @@
+"""Write a bundle in the runtime's format, with golden examples computed by the runtime.
+
+Golden examples are chosen where every artifact agrees with a clear margin, so
+the self-test catches a broken backend (all-zero outputs) without flaking on
+borderline texts. The reference distributions for drift come from dev text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edge_sentiment.backends import BackendOptions, backend_module
+from edge_sentiment.bundle import artifact_for, open_bundle, sha256_file, write_manifest
+from edge_sentiment.manifest import Artifact, Golden, Manifest, TokenizerSpec
+from edge_sentiment.metrics import histogram
+from edge_sentiment.tokenize import TextEncoder
+
+log = logging.getLogger(__name__)
+
+
+def _probs(encoder: TextEncoder, art_path: Path, art: Artifact, texts: list[str]) -> np.ndarray:
+    module = backend_module(art.runtime)
+    provider = "CPUExecutionProvider" if art.runtime == "onnx" else "xnnpack"
+    backend = module.create(art_path, BackendOptions(provider, 2, art.fixed_length))
+    rows = []
+    for start in range(0, len(texts), 64):
+        enc = encoder.encode(texts[start:start + 64], pad_to=backend.fixed_length)
+        logits = backend.run(enc.input_ids, enc.attention_mask)
+        z = np.exp(logits - logits.max(axis=1, keepdims=True))
+        rows.append(z / z.sum(axis=1, keepdims=True))
+    backend.close()
+    return np.concatenate(rows)
+
+
+def _pick_golden(labels: tuple[str, ...], texts: list[str], all_probs: list[np.ndarray],
+                 per_label: int) -> list[Golden]:
+    ref = all_probs[0]
+    agree = np.all([p.argmax(1) == ref.argmax(1) for p in all_probs], axis=0)
+    spread = np.max([np.abs(p - ref).max(1) for p in all_probs], axis=0)
+    top2 = np.sort(ref, axis=1)[:, -2:]
+    margin = top2[:, 1] - top2[:, 0]
+    golden: list[Golden] = []
+    for li, label in enumerate(labels):
+        idx = [i for i in np.argsort(-margin) if agree[i] and ref[i].argmax() == li
+               and spread[i] < 0.05 and len(texts[i]) < 300]
+        for i in idx[:per_label]:
+            golden.append(Golden(texts[i], label, {lab: round(float(ref[i][j]), 4)
+                                                   for j, lab in enumerate(labels)}))
+    return golden
+
+
+def reference_distribution(labels: tuple[str, ...], probs: np.ndarray) -> dict[str, Any]:
+    """Class mix and confidence histogram of the reference model on dev text."""
+    pred = probs.argmax(1)
+    conf = probs.max(1)
+    hist = histogram([float(c) for c in conf])
+    n = max(len(pred), 1)
+    return {"class_mix": {lab: round(float((pred == i).sum()) / n, 4) for i, lab in enumerate(labels)},
+            "confidence_hist": [round(h / n, 4) for h in hist], "n": len(pred)}
+
+
+def write_bundle(out: Path, *, name: str, version: str, labels: tuple[str, ...],
+                 max_seq_length: int, tokenizer_file: Path, models: list[dict[str, Any]],
+                 golden_texts: list[str], reference_texts: list[str],
+                 evaluation: dict[str, Any] | None = None, card: str | None = None,
+                 placeholder: bool = False, per_label: int = 3) -> Manifest:
+    """Copy models and tokenizer into ``out`` and write a validated manifest.
+
+    ``models``: dicts with ``path``, ``runtime``, ``precision``, ``input_shape``.
+    """
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    shutil.copyfile(tokenizer_file, out / "tokenizer.json")
+    artifacts = []
+    for m in models:
+        target = Path(m["path"]).name
+        shutil.copyfile(m["path"], out / target)
+        artifacts.append(artifact_for(out, target, m["runtime"], m["precision"],
+                                      tuple(m["input_shape"])))  # type: ignore[arg-type]
+    manifest = Manifest(
+        name=name, version=version, labels=labels, max_seq_length=max_seq_length,
+        truncation="head", tokenizer=TokenizerSpec("tokenizer.json", sha256_file(out / "tokenizer.json")),
+        artifacts=tuple(artifacts), golden=(), placeholder=placeholder,
+        evaluation=evaluation or {}, model_card="MODEL_CARD.md" if card else None)
+    encoder = TextEncoder(out / "tokenizer.json", manifest)
+    probs = [_probs(encoder, out / a.file, a, golden_texts) for a in artifacts]
+    golden = _pick_golden(labels, golden_texts, probs, per_label)
+    ref_probs = _probs(encoder, out / artifacts[0].file, artifacts[0], reference_texts)
+    manifest = replace(manifest, golden=tuple(golden),
+                       reference=reference_distribution(labels, ref_probs))
+    if card:
+        (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    write_manifest(out, manifest)
+    open_bundle(out)  # validate what was written
+    log.info("wrote bundle %s %s to %s with %d golden examples", name, version, out, len(golden))
+    return manifest
+
+
+def update_manifest(out: Path, **changes: Any) -> None:
+    """Patch top-level manifest fields in place (e.g. evaluation after the fact)."""
+    path = out / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data.update(changes)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    open_bundle(out)

@@ -1,0 +1,90 @@
+"""Read the labelled TSV splits, failing early with file:line on bad input.
+
+Format (see the data README): UTF-8, header ``text<TAB>label``, one example per
+line, no quoting: split each line on its *last* tab.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from edge_sentiment.errors import ConfigError
+
+LABELS = ("negative", "neutral", "positive")
+
+
+class DataError(ConfigError):
+    """A data file is missing or malformed; the message names file and line."""
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: str  # "" for unlabeled text
+    source: str
+
+
+def read_tsv(path: Path, labeled: bool = True, source: str = "") -> list[Example]:
+    """Read one split; raise DataError naming ``path:line`` on the first bad line."""
+    if not path.is_file():
+        raise DataError(f"{path}: data file not found")
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 ({exc})") from exc
+    header = lines[0].rstrip("\r").split("\t")
+    want = ["text", "label"] if labeled else ["text", "source"]
+    if header != want:
+        raise DataError(f"{path}:1: header must be {'<TAB>'.join(want)}, got {lines[0]!r}")
+    out = []
+    for no, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise DataError(f"{path}:{no}: no tab; expected text<TAB>label")
+        text, label = line.rsplit("\t", 1)
+        if not text.strip():
+            raise DataError(f"{path}:{no}: empty text")
+        if labeled and label not in LABELS:
+            raise DataError(f"{path}:{no}: unknown label {label!r}; expected one of {LABELS}")
+        out.append(Example(text, label if labeled else "", source or path.parent.name))
+    if not out:
+        raise DataError(f"{path}: split is empty")
+    return out
+
+
+def load_split(data_dir: Path, source: str, split: str) -> list[Example]:
+    return read_tsv(data_dir / source / f"{split}.tsv", source=source)
+
+
+def load_mixture(data_dir: Path, sources: dict[str, float], split: str, seed: int,
+                 limit: int | None = None) -> list[Example]:
+    """Sample each source by weight (1.0 = all rows; 0.5 = half; 2.0 = twice)."""
+    rng = random.Random(seed)
+    out: list[Example] = []
+    for source, weight in sources.items():
+        rows = load_split(data_dir, source, split)
+        whole, frac = int(weight), weight - int(weight)
+        out.extend(rows * whole)
+        out.extend(rng.sample(rows, int(len(rows) * frac)))
+    rng.shuffle(out)
+    return out[:limit] if limit else out
+
+
+def load_unlabeled(data_dir: Path, limit: int | None, seed: int) -> list[Example]:
+    rows = read_tsv(data_dir / "unlabeled" / "unlabeled.tsv", labeled=False, source="unlabeled")
+    random.Random(seed).shuffle(rows)
+    return rows[:limit] if limit else rows
+
+
+def eval_splits(data_dir: Path) -> list[tuple[str, str, Path]]:
+    """Every (source, split, path) for dev and test files present under ``data_dir``."""
+    found = []
+    for folder in sorted(p for p in data_dir.iterdir() if p.is_dir() and p.name != "unlabeled"):
+        for split in ("dev", "test"):
+            path = folder / f"{split}.tsv"
+            if path.is_file():
+                found.append((folder.name, split, path))
+    return found

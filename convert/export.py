@@ -1,0 +1,94 @@
+"""Export a student to ONNX (fp32 and dynamic int8) and TFLite (int8).
+
+Pitfalls handled here (see the project's FACTS):
+- ``quant_pre_process`` needs ``skip_symbolic_shape=True`` for BERT-style graphs;
+- litert-torch wants fixed shapes and int32 inputs;
+- ai-edge-quantizer's per-channel dynamic int8 outputs zeros on tflite-runtime
+  2.14, so TFLite int8 uses TENSORWISE granularity.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+class _Int32Inputs(nn.Module):
+    """TFLite wants int32 ids and mask."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.model(input_ids, attention_mask)
+        return out
+
+
+def export_onnx(model: nn.Module, out: Path, opset: int = 17) -> Path:
+    """fp32 ONNX with dynamic batch and length, inputs ``input_ids``, ``attention_mask``."""
+    model.eval()
+    ids = torch.ones((2, 16), dtype=torch.long)
+    mask = torch.ones((2, 16), dtype=torch.long)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model, (ids, mask), str(out), input_names=["input_ids", "attention_mask"],
+            output_names=["logits"], opset_version=opset, dynamo=False,
+            dynamic_axes={"input_ids": {0: "batch", 1: "length"},
+                          "attention_mask": {0: "batch", 1: "length"},
+                          "logits": {0: "batch"}})
+    return out
+
+
+def quantize_onnx(fp32: Path, out: Path, per_channel: bool = True) -> Path:
+    """Dynamic int8 (weights int8, activations quantized at run time)."""
+    from onnxruntime.quantization import QuantType, quant_pre_process, quantize_dynamic
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prep = Path(tmp) / "prep.onnx"
+        quant_pre_process(str(fp32), str(prep), skip_symbolic_shape=True)
+        quantize_dynamic(str(prep), str(out), weight_type=QuantType.QInt8,
+                         per_channel=per_channel,
+                         op_types_to_quantize=["MatMul", "Gemm", "Gather"],
+                         extra_options={"EnableSubgraph": False})
+    return out
+
+
+def export_tflite(model: nn.Module, out: Path, length: int) -> Path:
+    """fp32 TFLite with a fixed [1, length] int32 input."""
+    import litert_torch
+
+    model.eval()
+    sample = (torch.ones((1, length), dtype=torch.int32), torch.ones((1, length), dtype=torch.int32))
+    edge = litert_torch.convert(_Int32Inputs(model).eval(), sample)
+    edge.export(str(out))
+    return out
+
+
+def quantize_tflite(fp32: Path, out: Path, mode: str = "dynamic_tensorwise") -> Path:
+    """int8 TFLite via ai-edge-quantizer: ``dynamic_tensorwise`` or ``weight_only``."""
+    from ai_edge_quantizer import qtyping, quantizer
+
+    qt = quantizer.Quantizer(str(fp32))
+    op = qtyping.TFLOperationName.ALL_SUPPORTED
+    tensorwise = qtyping.QuantGranularity.TENSORWISE
+    if mode == "dynamic_tensorwise":
+        qt.add_dynamic_config(".*", op, 8, tensorwise)
+    elif mode == "weight_only":
+        qt.add_weight_only_config(".*", op, 8, tensorwise)
+    else:
+        raise ValueError(f"unknown TFLite quantization mode {mode!r}")
+    result = qt.quantize()
+    if out.exists():
+        os.remove(out)
+    result.export_model(str(out))
+    return out

@@ -1,0 +1,133 @@
+"""The student: a small BERT-style encoder written for clean ONNX and TFLite export.
+
+Design choices for edge runtimes:
+- an additive attention mask built in the graph (no GATHER_ND, see FACTS.md);
+- tanh-approximated GELU, which every TFLite delegate has;
+- an optionally factorised embedding (vocab x rank, then rank -> hidden), because
+  the embedding table dominates the size of a small model;
+- masked mean pooling and a linear head.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    vocab_size: int
+    hidden: int = 256
+    layers: int = 4
+    heads: int = 4
+    intermediate: int = 1024
+    max_len: int = 128
+    emb_rank: int = 0  # 0: no factorisation
+    num_labels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.hidden % self.heads:
+            raise ValueError(f"hidden {self.hidden} must be a multiple of heads {self.heads}")
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class _Layer(nn.Module):
+    def __init__(self, cfg: StudentConfig) -> None:
+        super().__init__()
+        self.heads = cfg.heads
+        self.head_dim = cfg.hidden // cfg.heads
+        self.query = nn.Linear(cfg.hidden, cfg.hidden)
+        self.key = nn.Linear(cfg.hidden, cfg.hidden)
+        self.value = nn.Linear(cfg.hidden, cfg.hidden)
+        self.attn_out = nn.Linear(cfg.hidden, cfg.hidden)
+        self.attn_norm = nn.LayerNorm(cfg.hidden, eps=1e-12)
+        self.ff_in = nn.Linear(cfg.hidden, cfg.intermediate)
+        self.ff_out = nn.Linear(cfg.intermediate, cfg.hidden)
+        self.ff_norm = nn.LayerNorm(cfg.hidden, eps=1e-12)
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, _ = x.shape
+        return x.view(b, n, self.heads, self.head_dim).transpose(1, 2)
+
+    def forward(self, x: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
+        b, n, h = x.shape
+        q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
+        scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim) + additive_mask
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, n, h)
+        x = self.attn_norm(x + self.attn_out(ctx))
+        ff = self.ff_out(nn.functional.gelu(self.ff_in(x), approximate="tanh"))
+        return self.ff_norm(x + ff)
+
+
+class Student(nn.Module):
+    """input_ids, attention_mask [batch, length] -> logits [batch, num_labels]."""
+
+    def __init__(self, cfg: StudentConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        width = cfg.emb_rank or cfg.hidden
+        self.word = nn.Embedding(cfg.vocab_size, width)
+        self.proj = nn.Linear(width, cfg.hidden, bias=False) if cfg.emb_rank else None
+        self.position = nn.Embedding(cfg.max_len, cfg.hidden)
+        self.emb_norm = nn.LayerNorm(cfg.hidden, eps=1e-12)
+        self.layers = nn.ModuleList(_Layer(cfg) for _ in range(cfg.layers))
+        self.head = nn.Linear(cfg.hidden, cfg.num_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = self.word(input_ids)
+        if self.proj is not None:
+            x = self.proj(x)
+        positions = self.position.weight[: input_ids.shape[1]].unsqueeze(0)
+        x = self.emb_norm(x + positions)
+        mask = attention_mask.to(x.dtype)
+        additive = (1.0 - mask[:, None, None, :]) * -10000.0
+        for layer in self.layers:
+            x = layer(x, additive)
+        pooled = (x * mask[:, :, None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+        logits: torch.Tensor = self.head(pooled)
+        return logits
+
+
+def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | None = None) -> None:
+    """Copy what fits from a HF ``BertModel``: embeddings (SVD-factorised when the
+    student uses a rank), positions and, when widths match, every other layer."""
+    cfg = student.cfg
+    emb = bert.embeddings  # type: ignore[attr-defined]
+    with torch.no_grad():
+        table = emb.word_embeddings.weight.detach()
+        if keep_ids is not None:
+            table = table[torch.tensor(keep_ids)]
+        table = table + emb.token_type_embeddings.weight[0]
+        if table.shape[1] == cfg.hidden and not cfg.emb_rank:
+            student.word.weight.copy_(table)
+        elif cfg.emb_rank and table.shape[1] == cfg.hidden and student.proj is not None:
+            u, s, vh = torch.linalg.svd(table, full_matrices=False)
+            r = cfg.emb_rank
+            student.word.weight.copy_(u[:, :r] * s[:r])
+            student.proj.weight.copy_(vh[:r].T)
+        if emb.position_embeddings.weight.shape[1] == cfg.hidden:
+            student.position.weight.copy_(emb.position_embeddings.weight[: cfg.max_len])
+            student.emb_norm.load_state_dict(emb.LayerNorm.state_dict())
+        teacher_layers = bert.encoder.layer  # type: ignore[attr-defined]
+        if teacher_layers[0].attention.self.query.weight.shape[0] != cfg.hidden:
+            return
+        step = max(1, len(teacher_layers) // cfg.layers)
+        for mine, theirs in zip(student.layers, list(teacher_layers)[step - 1 :: step]):
+            _copy_layer(mine, theirs)
+
+
+def _copy_layer(mine: _Layer, theirs: nn.Module) -> None:
+    att = theirs.attention  # type: ignore[attr-defined]
+    pairs = [(mine.query, att.self.query), (mine.key, att.self.key), (mine.value, att.self.value),
+             (mine.attn_out, att.output.dense), (mine.attn_norm, att.output.LayerNorm),
+             (mine.ff_in, theirs.intermediate.dense),  # type: ignore[attr-defined]
+             (mine.ff_out, theirs.output.dense),  # type: ignore[attr-defined]
+             (mine.ff_norm, theirs.output.LayerNorm)]  # type: ignore[attr-defined]
+    for dst, src in pairs:
+        if dst.weight.shape == src.weight.shape:
+            dst.load_state_dict(src.state_dict())

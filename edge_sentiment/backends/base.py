@@ -1,0 +1,40 @@
+"""The one small Protocol every inference backend implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How to run one artifact: the provider chosen by the selector and threads."""
+
+    provider: str
+    threads: int
+    fixed_length: int | None = None
+
+
+class Backend(Protocol):
+    """Runs a sequence classifier: ids and mask [batch, length] -> logits [batch, labels]."""
+
+    name: str
+    provider: str
+    fixed_length: int | None
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """Return float32 logits for a padded batch."""
+        ...
+
+    def close(self) -> None:
+        """Release native resources."""
+        ...
+
+
+class BackendFactory(Protocol):
+    """Module-level entry point of a backend module."""
+
+    def __call__(self, model_path: Path, options: BackendOptions) -> Backend: ...

@@ -1,0 +1,109 @@
+"""TFLite backend: ``ai_edge_litert`` first, else ``tflite_runtime``.
+
+TFLite interpreters are not thread safe, so calls are serialised with a lock.
+Models have fixed input shapes ([1, L]); each text runs alone, padded to L.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendError, missing_extra
+from .base import BackendOptions
+
+log = logging.getLogger(__name__)
+
+NAME = "tflite"
+EXTRA = "tflite"
+_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
+
+
+def _interpreter_module() -> ModuleType | None:
+    for name in _MODULES:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    return None
+
+
+def runtime_version() -> str | None:
+    """``ai_edge_litert x.y`` or ``tflite_runtime x.y``, or None."""
+    for dist in ("ai_edge_litert", "tflite_runtime"):
+        try:
+            module = importlib.import_module(dist)
+        except ImportError:
+            continue
+        return f"{dist} {getattr(module, '__version__', '?')}"
+    return None
+
+
+def available_providers() -> list[str]:
+    return ["xnnpack", "cpu"] if _interpreter_module() is not None else []
+
+
+class TfliteBackend:
+    name = NAME
+
+    def __init__(self, model_path: Path, options: BackendOptions) -> None:
+        module = _interpreter_module()
+        if module is None:
+            raise missing_extra("ai-edge-litert (or tflite-runtime)", EXTRA)
+        kwargs: dict[str, Any] = {"model_path": str(model_path), "num_threads": options.threads}
+        if options.provider == "cpu":
+            # XNNPACK is the default delegate; the plain reference kernels are opt-in.
+            resolver = getattr(module, "OpResolverType", None)
+            if resolver is not None:
+                kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            self._interp = module.Interpreter(**kwargs)
+            self._interp.allocate_tensors()
+        except Exception as exc:
+            raise BackendError(f"TFLite cannot load {model_path.name}: {exc}") from exc
+        details = sorted(self._interp.get_input_details(), key=lambda d: d["index"])
+        self._inputs = self._order_inputs(details)
+        self._output = self._interp.get_output_details()[0]["index"]
+        self.fixed_length = int(details[0]["shape"][1])
+        self.provider = options.provider
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _order_inputs(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Find ids then mask; by name when the converter kept names, else by index."""
+        if len(details) != 2:
+            raise BackendError(f"TFLite model has {len(details)} inputs; expected 2")
+        by_mask = sorted(details, key=lambda d: "mask" in str(d["name"]))
+        return by_mask if any("mask" in str(d["name"]) for d in details) else details
+
+    def _run_one(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        width = self.fixed_length or ids.shape[1]
+        pad_ids = np.zeros((1, width), dtype=self._inputs[0]["dtype"])
+        pad_mask = np.zeros((1, width), dtype=self._inputs[1]["dtype"])
+        n = min(width, ids.shape[0])
+        pad_ids[0, :n], pad_mask[0, :n] = ids[:n], mask[:n]
+        self._interp.set_tensor(self._inputs[0]["index"], pad_ids)
+        self._interp.set_tensor(self._inputs[1]["index"], pad_mask)
+        self._interp.invoke()
+        return np.array(self._interp.get_tensor(self._output), dtype=np.float32).reshape(-1)
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        try:
+            with self._lock:
+                rows = [self._run_one(i, m) for i, m in zip(input_ids, attention_mask)]
+        except Exception as exc:
+            raise BackendError(f"TFLite invoke failed: {exc}") from exc
+        return np.stack(rows)
+
+    def close(self) -> None:
+        del self._interp
+
+
+def create(model_path: Path, options: BackendOptions) -> TfliteBackend:
+    return TfliteBackend(model_path, options)

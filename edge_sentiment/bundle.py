@@ -1,0 +1,180 @@
+"""Model bundles on disk: a directory, or the same content as one ``.tar``.
+
+A bundle holds ``manifest.json``, ``tokenizer.json``, model artifacts and a model
+card. Loading validates the manifest, refuses paths that leave the bundle and
+verifies each file's sha256 before it is used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from .errors import BundleError, IntegrityError, ManifestError, UnsafePathError
+from .manifest import Artifact, Manifest, check_member_path, parse_manifest
+
+log = logging.getLogger(__name__)
+
+MANIFEST_FILE = "manifest.json"
+MAX_MEMBER_BYTES = 512 * 1024 * 1024
+
+
+def default_bundle_path() -> Path:
+    """The bundle that ships inside the package."""
+    return Path(str(resources.files("edge_sentiment") / "default_bundle"))
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A validated bundle directory."""
+
+    root: Path
+    manifest: Manifest
+
+    def path_of(self, member: str) -> Path:
+        """Resolve a member inside the bundle; refuse anything that leaves it."""
+        check_member_path(member, member)
+        path = self.root / member
+        if path.is_symlink():
+            raise UnsafePathError(f"{member}: is a symlink; bundles may not contain links")
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise UnsafePathError(f"{member}: resolves outside the bundle")
+        if not path.is_file():
+            raise BundleError(f"{member}: listed in the manifest but missing from {self.root}")
+        return path
+
+    def verified(self, member: str, sha256: str, size: int | None = None) -> Path:
+        """Return the member's path after checking its size and sha256."""
+        path = self.path_of(member)
+        if size is not None and path.stat().st_size != size:
+            raise IntegrityError(f"{member}: size {path.stat().st_size} != manifest {size} bytes")
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise IntegrityError(f"{member}: sha256 mismatch (file {actual[:12]}…, "
+                                 f"manifest {sha256[:12]}…); the file is corrupt or tampered")
+        return path
+
+    def artifact_path(self, artifact: Artifact) -> Path:
+        return self.verified(artifact.file, artifact.sha256, artifact.bytes)
+
+    def tokenizer_path(self) -> Path:
+        spec = self.manifest.tokenizer
+        return self.verified(spec.file, spec.sha256)
+
+    def summary(self) -> dict[str, object]:
+        m = self.manifest
+        return {
+            "name": m.name, "version": m.version, "path": str(self.root),
+            "labels": list(m.labels), "max_seq_length": m.max_seq_length,
+            "truncation": m.truncation, "placeholder": m.placeholder,
+            "artifacts": [f"{a.runtime}/{a.precision}:{a.file}" for a in m.artifacts],
+        }
+
+
+def read_manifest(root: Path) -> Manifest:
+    path = root / MANIFEST_FILE
+    if path.is_symlink():
+        raise UnsafePathError(f"{MANIFEST_FILE}: is a symlink")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        raise BundleError(f"{root}: no {MANIFEST_FILE}; is this a bundle?") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: cannot read: {exc}") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}: invalid JSON at line {exc.lineno}: {exc.msg}") from exc
+    return parse_manifest(data)
+
+
+def open_bundle(path: str | os.PathLike[str] | None = None) -> Bundle:
+    """Open a bundle directory or ``.tar``; ``None`` is the packaged default.
+
+    A ``.tar`` is checked member by member and unpacked to a private temporary
+    directory first.
+    """
+    root = default_bundle_path() if path is None else Path(path)
+    if not root.exists():
+        raise BundleError(f"{root}: bundle not found")
+    if root.is_file():
+        root = extract_tar(root, Path(tempfile.mkdtemp(prefix="edge-sentiment-bundle-")))
+    bundle = Bundle(root=root, manifest=read_manifest(root))
+    log.debug("opened bundle %s %s at %s", bundle.manifest.name, bundle.manifest.version, root)
+    return bundle
+
+
+def check_tar_member(member: tarfile.TarInfo) -> None:
+    """Refuse links, devices, absolute paths, ``..`` and oversized members."""
+    check_member_path(member.name, f"archive member {member.name!r}")
+    if member.issym() or member.islnk():
+        raise UnsafePathError(f"archive member {member.name!r}: links are not allowed")
+    if not (member.isfile() or member.isdir()):
+        raise UnsafePathError(f"archive member {member.name!r}: only files and folders allowed")
+    if member.size > MAX_MEMBER_BYTES:
+        raise UnsafePathError(f"archive member {member.name!r}: {member.size} bytes is too large")
+
+
+def extract_tar(archive: Path, dest: Path) -> Path:
+    """Check every member, then unpack into ``dest``; return the bundle root."""
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            members = tar.getmembers()
+            for member in members:
+                check_tar_member(member)
+            tar.extractall(dest, members=members, filter="data")
+    except tarfile.TarError as exc:
+        raise BundleError(f"{archive}: not a readable tar archive: {exc}") from exc
+    if (dest / MANIFEST_FILE).is_file():
+        return dest
+    subdirs = [p for p in dest.iterdir() if p.is_dir()]
+    if len(subdirs) == 1 and (subdirs[0] / MANIFEST_FILE).is_file():
+        return subdirs[0]
+    raise BundleError(f"{archive}: no {MANIFEST_FILE} at the top of the archive")
+
+
+def pack_bundle(root: Path, out: Path) -> Path:
+    """Write the bundle directory as a deterministic ``.tar`` (sorted, zero mtimes)."""
+    bundle = open_bundle(root)
+    files = sorted(p for p in bundle.root.rglob("*") if p.is_file())
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in files:
+            rel = path.relative_to(bundle.root).as_posix()
+            info = tarfile.TarInfo(rel)
+            data = path.read_bytes()
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return out
+
+
+def write_manifest(root: Path, manifest: Manifest) -> Path:
+    """Write ``manifest.json`` (used by convert/ and tests)."""
+    path = root / MANIFEST_FILE
+    path.write_text(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def artifact_for(root: Path, file: str, runtime: str, precision: str,
+                 input_shape: tuple[int | None, int | None]) -> Artifact:
+    """Describe a model file already written under ``root``."""
+    path = root / file
+    return Artifact(runtime=runtime, precision=precision, file=file,
+                    sha256=sha256_file(path), bytes=path.stat().st_size,
+                    input_shape=input_shape)

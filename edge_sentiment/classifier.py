@@ -1,0 +1,238 @@
+"""The one public class: :class:`SentimentClassifier`, with ``load()`` and ``classify()``.
+
+A classifier holds an immutable engine (bundle, tokenizer, backend). ``swap``
+replaces it atomically, so a running process can take a new model with no
+failed request: a call in flight finishes on the engine it started with.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from . import backends
+from .bundle import Bundle, open_bundle
+from .errors import BackendError, EdgeSentimentError, InputError, SelfTestError
+from .hardware import (
+    Candidate,
+    Plan,
+    Profile,
+    Request,
+    detect,
+    load_profiles,
+    match_profile,
+    select_plan,
+)
+from .hardware.detect import HardwareFacts
+from .metrics import MetricsRecorder
+from .tokenize import TextEncoder, check_text
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float
+    scores: dict[str, float]
+
+
+@dataclass(frozen=True)
+class ClassifierInfo:
+    """What was chosen, and why every alternative was not."""
+
+    backend: str
+    provider: str
+    threads: int
+    precision: str
+    artifact: str
+    profile: str
+    reason: str
+    bundle: dict[str, Any]
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    load_seconds: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class _Engine:
+    bundle: Bundle
+    encoder: TextEncoder
+    backend: backends.Backend
+    info: ClassifierInfo
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return out
+
+
+def _predict(engine: _Engine, texts: list[str]) -> tuple[list[Prediction], list[int], list[float]]:
+    enc = engine.encoder.encode(texts, pad_to=engine.backend.fixed_length)
+    probs = _softmax(engine.backend.run(enc.input_ids, enc.attention_mask))
+    labels = engine.bundle.manifest.labels
+    preds = []
+    for row in probs:
+        best = int(row.argmax())
+        preds.append(Prediction(labels[best], float(row[best]),
+                                {lab: float(p) for lab, p in zip(labels, row)}))
+    return preds, enc.lengths, enc.unknown_share
+
+
+def self_test(bundle: Bundle, encoder: TextEncoder, backend: backends.Backend) -> None:
+    """Warm up, then reproduce the golden examples or raise SelfTestError."""
+    manifest = bundle.manifest
+    dummy = _Engine(bundle, encoder, backend, None)  # type: ignore[arg-type]
+    _predict(dummy, ["warm up"])
+    if not manifest.golden:
+        return
+    preds, _, _ = _predict(dummy, [g.text for g in manifest.golden])
+    for gold, pred in zip(manifest.golden, preds):
+        drift = max(abs(pred.scores[k] - v) for k, v in gold.scores.items() if k in pred.scores)
+        if pred.label != gold.label or drift > manifest.golden_tolerance:
+            raise SelfTestError(
+                f"golden self-test failed on {gold.text[:40]!r}: expected {gold.label} "
+                f"got {pred.label} (max score error {drift:.3f} > {manifest.golden_tolerance})")
+
+
+def _try_candidates(bundle: Bundle, encoder: TextEncoder, plan: Plan,
+                    profile: Profile) -> tuple[backends.Backend, Candidate, list[dict[str, Any]]]:
+    """Load candidates in plan order; a backend failure is recorded and the next one tried.
+
+    A corrupt or unsafe artifact (a BundleError) refuses the whole bundle: a bundle
+    that was tampered with is not trusted for its other files either.
+    """
+    rejected = [{"backend": r.backend, "provider": r.provider, "reason": r.reason}
+                for r in plan.rejected]
+    for cand in plan.candidates:
+        opts = backends.BackendOptions(cand.provider, cand.threads, cand.artifact.fixed_length)
+        path = bundle.artifact_path(cand.artifact)
+        try:
+            backend = backends.backend_module(cand.backend).create(path, opts)
+            self_test(bundle, encoder, backend)
+        except BackendError as exc:
+            log.warning("rejected %s/%s: %s", cand.backend, cand.provider, exc)
+            rejected.append({"backend": cand.backend, "provider": cand.provider,
+                             "artifact": cand.artifact.file, "reason": str(exc)})
+            continue
+        return backend, cand, rejected
+    summary = "; ".join(f"{r['backend']}/{r['provider']}: {r['reason']}" for r in rejected)
+    raise BackendError(f"every candidate failed to load (profile {profile.name}): {summary}")
+
+
+class SentimentClassifier:
+    """Load a bundle onto the best backend here, then ``classify`` texts."""
+
+    def __init__(self, engine: _Engine) -> None:
+        self._engine = engine
+        self._swap_lock = threading.Lock()
+        m = engine.bundle.manifest
+        self.metrics = MetricsRecorder(m.labels, m.reference)
+
+    @classmethod
+    def load(cls, bundle: str | os.PathLike[str] | None = None, runtime: str = "auto",
+             profile: str = "auto", threads: int | None = None, provider: str | None = None,
+             sysroot: str | Path = "/") -> SentimentClassifier:
+        """Open ``bundle`` (None: the packaged default) and pick a backend.
+
+        ``runtime`` and ``profile`` default to the env vars ``EDGE_SENTIMENT_RUNTIME``
+        and ``EDGE_SENTIMENT_PROFILE`` when left at ``"auto"``.
+        """
+        return cls(build_engine(bundle, runtime, profile, threads, provider, sysroot))
+
+    @property
+    def info(self) -> ClassifierInfo:
+        return self._engine.info
+
+    @property
+    def bundle(self) -> Bundle:
+        return self._engine.bundle
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        return self._engine.bundle.manifest.labels
+
+    @overload
+    def classify(self, text: str) -> Prediction: ...
+    @overload
+    def classify(self, text: list[str]) -> list[Prediction]: ...
+
+    def classify(self, text: str | list[str]) -> Prediction | list[Prediction]:
+        """Classify one text, or a list of texts (padded to the longest in each batch)."""
+        if isinstance(text, (list, tuple)):
+            return self._classify_many(list(text))
+        return self._classify_many([text])[0]
+
+    def _classify_many(self, texts: list[Any]) -> list[Prediction]:
+        try:
+            clean = [check_text(t) for t in texts]
+        except InputError:
+            self.metrics.record_error()
+            raise
+        engine = self._engine  # one engine for the whole call, even across a swap
+        out: list[Prediction] = []
+        for start in range(0, len(clean), MAX_BATCH):
+            chunk = clean[start:start + MAX_BATCH]
+            t0 = time.perf_counter()
+            try:
+                preds, lengths, unknown = _predict(engine, chunk)
+            except EdgeSentimentError:
+                self.metrics.record_error()
+                raise
+            per_text = (time.perf_counter() - t0) / len(chunk)
+            for p, n, u in zip(preds, lengths, unknown):
+                self.metrics.record(per_text, p.label, p.score, n, u)
+            out.extend(preds)
+        return out
+
+    def swap(self, other: SentimentClassifier) -> None:
+        """Take ``other``'s loaded engine; callers in flight finish on the old one."""
+        with self._swap_lock:
+            old, self._engine = self._engine, other._engine
+            m = other._engine.bundle.manifest
+            self.metrics.reference = m.reference
+        log.info("swapped model %s -> %s", old.bundle.manifest.version, m.version)
+
+
+def build_engine(bundle: str | os.PathLike[str] | None, runtime: str, profile: str,
+                 threads: int | None, provider: str | None, sysroot: str | Path) -> _Engine:
+    t0 = time.perf_counter()
+    runtime = os.environ.get("EDGE_SENTIMENT_RUNTIME", runtime) if runtime == "auto" else runtime
+    profile = os.environ.get("EDGE_SENTIMENT_PROFILE", profile) if profile == "auto" else profile
+    opened = open_bundle(bundle)
+    encoder = TextEncoder(opened.tokenizer_path(), opened.manifest)
+    facts = detect(sysroot)
+    prof, plan = plan_for(facts, opened, runtime, profile, threads, provider)
+    backend, cand, rejected = _try_candidates(opened, encoder, plan, prof)
+    info = ClassifierInfo(
+        backend=cand.backend, provider=cand.provider, threads=cand.threads,
+        precision=cand.artifact.precision, artifact=cand.artifact.file, profile=prof.name,
+        reason=cand.reason, bundle=opened.summary(), rejected=rejected,
+        load_seconds=round(time.perf_counter() - t0, 4))
+    log.info("loaded %s on %s/%s: %s", opened.manifest.version, cand.backend, cand.provider,
+             cand.reason)
+    return _Engine(opened, encoder, backend, info)
+
+
+def plan_for(facts: HardwareFacts, bundle: Bundle, runtime: str, profile: str,
+             threads: int | None, provider: str | None) -> tuple[Profile, Plan]:
+    """Match the profile and compute the plan for ``bundle`` on this machine."""
+    prof = match_profile(facts, load_profiles(), profile)
+    available = backends.probe()
+    plan = select_plan(facts, available.runtimes, available.providers, prof,
+                       Request(runtime=runtime, provider=provider, threads=threads),
+                       bundle.manifest.artifacts)
+    return prof, plan

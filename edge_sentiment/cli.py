@@ -1,0 +1,232 @@
+"""The ``edge-sentiment`` command: thin over the library.
+
+Exit codes: 0 ok, 1 unexpected error, 2 usage or input error, 3 bundle error,
+4 runtime unavailable, 5 backend or self-test failure, 6 profile error,
+7 update rejected. Errors print one line on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from . import __version__
+from .errors import EdgeSentimentError, InputError
+
+log = logging.getLogger(__name__)
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _out(obj: Any, stream: TextIO | None = None) -> None:
+    print(json.dumps(obj, ensure_ascii=False), file=stream or sys.stdout)
+
+
+def _load_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--bundle", help="bundle directory or .tar (default: the packaged one)")
+    p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "tflite"])
+    p.add_argument("--profile", default="auto", help="firmware profile name (default: detect)")
+    p.add_argument("--provider", help="ONNX Runtime provider or tflite xnnpack|cpu")
+    p.add_argument("--threads", type=int, help="inference threads (default: profile)")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _classifier(args: argparse.Namespace) -> Any:
+    from .classifier import SentimentClassifier
+
+    return SentimentClassifier.load(bundle=args.bundle, runtime=args.runtime, profile=args.profile,
+                                    threads=args.threads, provider=args.provider)
+
+
+def _stdin_texts() -> list[str]:
+    texts = []
+    for no, raw in enumerate(sys.stdin.buffer, start=1):
+        try:
+            line = raw.decode("utf-8").rstrip("\r\n")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"stdin line {no}: not valid UTF-8 (byte {exc.start})") from exc
+        if line.strip():
+            texts.append(line)
+    return texts
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    texts = args.text or _stdin_texts()
+    if not texts:
+        raise InputError("no text given: pass TEXT arguments or lines on stdin")
+    clf = _classifier(args)
+    for text, pred in zip(texts, clf.classify(texts)):
+        if args.json:
+            _out({"text": text, "label": pred.label, "score": round(pred.score, 6),
+                  "scores": {k: round(v, 6) for k, v in pred.scores.items()}})
+        else:
+            print(f"{pred.label}\t{pred.score:.3f}\t{text}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, read_labeled_tsv
+
+    texts, gold = read_labeled_tsv(Path(args.data))
+    clf = _classifier(args)
+    result, _ = evaluate(clf, texts, gold)
+    result["bundle_version"] = clf.info.bundle["version"]
+    result["backend"] = clf.info.backend
+    if args.json:
+        _out(result)
+        return 0
+    kind = "binary (P(positive) vs P(negative))" if result["binary"] else "3-class"
+    print(f"n={result['n']}  scoring={kind}  backend={clf.info.backend}")
+    print(f"accuracy={result['accuracy']:.4f}  macro_f1={result['macro_f1']:.4f}  "
+          f"macro_recall={result['macro_recall']:.4f}")
+    for lab, m in result["per_class"].items():
+        print(f"  {lab:<9} P={m['precision']:.3f} R={m['recall']:.3f} F1={m['f1']:.3f} "
+              f"n={m['support']}")
+    labels = result["confusion"]["labels"]
+    print("confusion (rows gold, columns predicted): " + " ".join(labels))
+    for lab, row in zip(labels, result["confusion"]["matrix"]):
+        print(f"  {lab:<9} " + " ".join(f"{v:>6}" for v in row))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .bundle import open_bundle
+    from .classifier import plan_for
+    from .hardware import detect
+
+    facts = detect(args.sysroot)
+    bundle = open_bundle(args.bundle)
+    profile, plan = plan_for(facts, bundle, args.runtime, args.profile, args.threads,
+                             args.provider)
+    result: dict[str, Any] = {"version": __version__, "hardware": facts.to_json(),
+                              "profile": profile.name, "profile_detail": profile.to_json(),
+                              "plan": plan.to_json(), "bundle": bundle.summary()}
+    first = plan.candidates[0]
+    result.update(backend=first.backend, provider=first.provider, threads=first.threads)
+    if args.sysroot == "/":  # only this machine can actually load the model
+        clf = _classifier(args)
+        result.update(backend=clf.info.backend, provider=clf.info.provider,
+                      threads=clf.info.threads, loaded=clf.info.to_json())
+    if args.json:
+        _out(result)
+        return 0
+    print(f"edge-sentiment {__version__}")
+    print(f"hardware: {facts.arch}, {facts.cores} cores, {facts.memory_mb} MB, "
+          f"board={facts.board_model or '-'}")
+    print(f"profile:  {profile.name} ({profile.description})")
+    print(f"backend:  {result['backend']} / {result['provider']} / {result['threads']} threads")
+    print("plan:")
+    for c in plan.candidates:
+        print(f"  + {c.backend}/{c.provider}: {c.reason}")
+    for r in plan.rejected:
+        print(f"  - {r.backend}/{r.provider or '*'}: {r.reason}")
+    print(f"bundle:   {bundle.manifest.name} {bundle.manifest.version}"
+          f"{' (PLACEHOLDER)' if bundle.manifest.placeholder else ''}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    if args.n < 1:
+        raise InputError("--n must be >= 1")
+    result = run_bench({"bundle": args.bundle, "runtime": args.runtime, "profile": args.profile,
+                        "threads": args.threads, "provider": args.provider}, n=args.n)
+    if args.json:
+        _out(result)
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+def _lazy(module: str, func: str) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        handler: Handler = getattr(importlib.import_module(module), func)
+        return handler(args)
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-sentiment", description="Offline sentiment "
+                                     "classification for edge devices.")
+    parser.add_argument("--version", action="store_true", help="print versions and exit")
+    parser.add_argument("--debug", action="store_true", help="log verbosely; show tracebacks")
+    sub = parser.add_subparsers(dest="command")
+    p = sub.add_parser("classify", help="classify texts (arguments, else stdin lines)")
+    _load_args(p)
+    p.add_argument("text", nargs="*")
+    p.set_defaults(func=cmd_classify)
+    p = sub.add_parser("eval", help="score a labelled TSV (header text<TAB>label)")
+    _load_args(p)
+    p.add_argument("--data", required=True)
+    p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("info", help="hardware facts, profile, backend plan, bundle")
+    _load_args(p)
+    p.add_argument("--sysroot", default="/", help="read hardware facts under this root")
+    p.set_defaults(func=cmd_info)
+    p = sub.add_parser("bench", help="latency, throughput, peak RSS, load time")
+    _load_args(p)
+    p.add_argument("--n", type=int, default=200, help="single-text runs")
+    p.set_defaults(func=cmd_bench)
+    for name, module in (("agent", "edge_sentiment.agent.cli"),
+                         ("fleet", "edge_sentiment.fleet.cli")):
+        try:
+            import importlib
+            importlib.import_module(module).add_parser(sub)
+        except ImportError as exc:
+            p = sub.add_parser(name, help=f"(unavailable: {exc.name} missing)")
+            p.set_defaults(func=_missing(name, str(exc.name)))
+    return parser
+
+
+def _missing(name: str, module: str) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        raise EdgeSentimentError(f"'{name}' needs {module}: pip install 'edge-sentiment[agent]'")
+    return run
+
+
+def _version() -> str:
+    from .bundle import open_bundle
+
+    try:
+        bundle = open_bundle(None).manifest
+        extra = f", default bundle {bundle.name} {bundle.version}"
+    except EdgeSentimentError as exc:
+        extra = f", default bundle unreadable: {exc}"
+    return f"edge-sentiment {__version__}{extra}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if args.version:
+        print(_version())
+        return 0
+    if not getattr(args, "func", None):
+        parser.print_usage(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args))
+    except EdgeSentimentError as exc:
+        if args.debug:
+            log.exception("failed")
+        print(f"edge-sentiment: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,93 @@
+"""Score a classifier on a labelled TSV: accuracy, macro-F1, per class, confusion.
+
+A file whose labels are only ``negative`` and ``positive`` is scored as a binary
+decision: positive if P(positive) >= P(negative), whatever P(neutral) is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from .classifier import Prediction
+from .errors import InputError
+
+
+class _Classifies(Protocol):
+    labels: tuple[str, ...]
+
+    def classify(self, text: list[str]) -> list[Prediction]: ...
+
+
+def read_labeled_tsv(path: Path) -> tuple[list[str], list[str]]:
+    """Header ``text<TAB>label``; each line split on its last tab; no quoting."""
+    try:
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except FileNotFoundError as exc:
+        raise InputError(f"{path}: file not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: cannot read as UTF-8: {exc}") from exc
+    if lines[0].rstrip("\r").split("\t") != ["text", "label"]:
+        raise InputError(f"{path}:1: header must be 'text<TAB>label', got {lines[0][:60]!r}")
+    texts, labels = [], []
+    for no, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise InputError(f"{path}:{no}: no tab; expected text<TAB>label")
+        text, label = line.rstrip("\r").rsplit("\t", 1)
+        texts.append(text)
+        labels.append(label)
+    if not texts:
+        raise InputError(f"{path}: no examples")
+    return texts, labels
+
+
+def score(gold: list[str], pred: list[str], labels: list[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1, macro-recall, per-class P/R/F1 and the confusion matrix."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    confusion = [[0] * len(labels) for _ in labels]
+    for g, p in zip(gold, pred):
+        confusion[index[g]][index[p]] += 1
+    per_class: dict[str, dict[str, Any]] = {}
+    for i, lab in enumerate(labels):
+        tp = confusion[i][i]
+        predicted = sum(row[i] for row in confusion)
+        actual = sum(confusion[i])
+        prec = tp / predicted if predicted else 0.0
+        rec = tp / actual if actual else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per_class[lab] = {"precision": round(prec, 4), "recall": round(rec, 4), "f1": round(f1, 4),
+                          "support": actual}
+    present = [lab for lab in labels if per_class[lab]["support"]]
+    n = len(gold)
+    return {
+        "n": n,
+        "accuracy": round(sum(g == p for g, p in zip(gold, pred)) / n, 4),
+        "macro_f1": round(sum(per_class[lab]["f1"] for lab in present) / len(present), 4),
+        "macro_recall": round(sum(per_class[lab]["recall"] for lab in present) / len(present), 4),
+        "per_class": per_class,
+        "confusion": {"labels": labels, "matrix": confusion},
+    }
+
+
+def evaluate(clf: _Classifies, texts: list[str], gold: list[str],
+             batch: int = 64) -> tuple[dict[str, Any], list[Prediction]]:
+    """Classify ``texts`` and score them against ``gold``."""
+    unknown = sorted(set(gold) - set(clf.labels))
+    if unknown:
+        raise InputError(f"labels {unknown} are not in the model's labels {list(clf.labels)}")
+    preds: list[Prediction] = []
+    for start in range(0, len(texts), batch):
+        preds.extend(clf.classify(texts[start:start + batch]))
+    binary = set(gold) <= {"negative", "positive"} and {"negative", "positive"} <= set(clf.labels)
+    if binary:
+        labels = ["negative", "positive"]
+        decided = ["positive" if p.scores["positive"] >= p.scores["negative"] else "negative"
+                   for p in preds]
+    else:
+        labels = list(clf.labels)
+        decided = [p.label for p in preds]
+    result = score(gold, decided, labels)
+    result["binary"] = binary
+    return result, preds

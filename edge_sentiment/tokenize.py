@@ -1,0 +1,122 @@
+"""Tokenization with the Rust ``tokenizers`` library and the bundle's truncation policy.
+
+Texts are encoded without padding; a batch is padded to its longest member (or
+to a backend's fixed length). Long texts are cut by characters before encoding,
+so a 1 MB string costs no more than a few KB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from .errors import BundleError, InputError
+from .manifest import Manifest
+
+# A wordpiece consumes at least one character, so this many characters per token
+# is enough to fill the window except for pathological inputs (handled below).
+_CHARS_PER_TOKEN = 24
+
+
+def check_text(text: object) -> str:
+    """Return ``text`` if it is a usable string; raise InputError saying why not."""
+    if text is None:
+        raise InputError("text is None; expected a non-empty str")
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"text bytes are not valid UTF-8 (at byte {exc.start})") from exc
+    if not isinstance(text, str):
+        raise InputError(f"text must be str, got {type(text).__name__}")
+    if not text.strip():
+        raise InputError("text is empty or only whitespace")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InputError(f"text contains an unpaired surrogate at index {exc.start}") from exc
+    return text
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """A padded batch: ids and mask of shape [batch, length], plus per-text facts."""
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    lengths: list[int]
+    unknown_share: list[float]
+
+
+class TextEncoder:
+    """Turns texts into model inputs according to a bundle manifest."""
+
+    def __init__(self, tokenizer_file: Path, manifest: Manifest) -> None:
+        try:
+            tok = Tokenizer.from_file(str(tokenizer_file))
+        except Exception as exc:  # tokenizers raises plain Exception
+            raise BundleError(f"{tokenizer_file.name}: cannot load tokenizer: {exc}") from exc
+        tok.no_padding()
+        tok.no_truncation()
+        self._tok = tok
+        self._max = manifest.max_seq_length
+        self._policy = manifest.truncation
+        self._head = manifest.head_tokens
+        spec = manifest.tokenizer
+        ids = {name: tok.token_to_id(token) for name, token in (
+            ("cls", spec.cls_token), ("sep", spec.sep_token),
+            ("pad", spec.pad_token), ("unk", spec.unk_token))}
+        missing = [name for name, value in ids.items() if value is None]
+        if missing:
+            raise BundleError(f"tokenizer.json lacks special tokens: {missing}")
+        self._cls, self._sep = int(ids["cls"]), int(ids["sep"])  # type: ignore[arg-type]
+        self._pad, self._unk = int(ids["pad"]), int(ids["unk"])  # type: ignore[arg-type]
+
+    @property
+    def max_length(self) -> int:
+        return self._max
+
+    def _clip(self, text: str) -> str:
+        budget = self._max * _CHARS_PER_TOKEN
+        if len(text) <= 2 * budget:
+            return text
+        if self._policy == "head_tail":
+            return text[:budget] + " " + text[-budget:]
+        return text[:budget]
+
+    def _body_ids(self, texts: list[str]) -> list[list[int]]:
+        clipped = [self._clip(t) for t in texts]
+        encs = self._tok.encode_batch(clipped, add_special_tokens=False)
+        bodies = [list(e.ids) for e in encs]
+        room = self._max - 2
+        for i, body in enumerate(bodies):
+            if len(body) < room and clipped[i] is not texts[i]:
+                # Pathological text (very long "words"): encode it whole.
+                bodies[i] = list(self._tok.encode(texts[i], add_special_tokens=False).ids)
+        return bodies
+
+    def _truncate(self, body: list[int]) -> list[int]:
+        room = self._max - 2
+        if len(body) <= room:
+            return body
+        if self._policy == "head_tail":
+            tail = room - self._head
+            return body[: self._head] + body[-tail:]
+        return body[:room]
+
+    def encode(self, texts: list[str], pad_to: int | None = None) -> Encoded:
+        """Encode a batch; pad to the longest text, or to ``pad_to`` when given."""
+        rows = [[self._cls, *self._truncate(b), self._sep] for b in self._body_ids(texts)]
+        width = pad_to or max(len(r) for r in rows)
+        ids = np.full((len(rows), width), self._pad, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        unknown: list[float] = []
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
+            body = len(row) - 2
+            unknown.append(sum(1 for t in row if t == self._unk) / body if body else 0.0)
+        return Encoded(ids, mask, [len(r) for r in rows], unknown)
