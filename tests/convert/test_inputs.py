@@ -1,0 +1,87 @@
+"""Bad build input fails before any training starts, with a clear error."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from convert.config import load_config
+from convert.data import DataError, read_tsv
+from edge_sentiment.errors import ConfigError
+
+ROOT = Path(__file__).parents[2]
+SMOKE = ROOT / "convert/configs/smoke.toml"
+
+
+def test_shipped_configs_are_valid() -> None:
+    assert load_config(ROOT / "convert/configs/default.toml").students
+    assert load_config(SMOKE).teacher.sources == {"reviews": 1.0}
+
+
+@pytest.mark.parametrize("extra, msg", [
+    ("colour = 1\n", "unknown keys"),
+    ("[distill]\nalpha = 3.0\n", "alpha"),
+])
+def test_bad_config(tmp_path: Path, extra: str, msg: str) -> None:
+    text = SMOKE.read_text()
+    if extra.startswith("["):
+        text = text.replace("[distill]\n", "[distill]\nalpha = 3.0\n", 1) if "alpha" in extra else text
+    else:
+        text = extra + text
+    path = tmp_path / "c.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=msg):
+        load_config(path)
+
+
+def test_unknown_student_key(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(SMOKE.read_text().replace('name = "L1-H64"', 'name = "L1-H64"\ndepth = 3'))
+    with pytest.raises(ConfigError, match=r"students\]\]\[0\]: unknown keys \['depth'\]"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("content, msg", [
+    ("text\tlabel\ngood\tpositive\nno tab\n", ":3: no tab"),
+    ("text\tlabel\ngood\tpositive\nbad\tangry\n", ":3: unknown label 'angry'"),
+    ("text\tlabel\n", "split is empty"),
+    ("words\tlabel\nx\tpositive\n", ":1: header"),
+    ("text\tlabel\n\tpositive\n", ":2: empty text"),
+])
+def test_malformed_tsv_reports_file_and_line(tmp_path: Path, content: str, msg: str) -> None:
+    path = tmp_path / "train.tsv"
+    path.write_text(content)
+    with pytest.raises(DataError, match=msg):
+        read_tsv(path)
+
+
+def test_text_with_tabs_splits_on_last_tab(tmp_path: Path) -> None:
+    path = tmp_path / "train.tsv"
+    path.write_text('text\tlabel\n"quoted\tinner" tab\tneutral\n')
+    (row,) = read_tsv(path)
+    assert (row.text, row.label) == ('"quoted\tinner" tab', "neutral")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "convert", *args], cwd=ROOT, capture_output=True,
+                          text=True, check=False)
+
+
+def test_cli_fails_fast_on_missing_data_and_bad_split(tmp_path: Path) -> None:
+    r = _cli("build", "--config", str(SMOKE), "--data", str(tmp_path / "nope"), "--out",
+             str(tmp_path / "o"))
+    assert r.returncode == 2 and "data folder not found" in r.stderr
+    data = tmp_path / "data"
+    shutil.copytree(ROOT / "tests/fixtures/data", data)
+    with (data / "reviews/train.tsv").open("a") as fh:
+        fh.write("broken line without tab\n")
+    r = _cli("build", "--config", str(SMOKE), "--data", str(data), "--out", str(tmp_path / "o"))
+    assert r.returncode == 2 and "train.tsv:242: no tab" in r.stderr
+    assert not (tmp_path / "o/teacher").exists(), "nothing may be trained on bad input"
+    (data / "reviews/dev.tsv").write_text("text\tlabel\n")
+    r = _cli("build", "--config", str(SMOKE), "--data", str(data), "--out", str(tmp_path / "o2"))
+    assert r.returncode == 2
