@@ -156,7 +156,8 @@ def _lazy(module: str, func: str) -> Handler:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-sentiment", description="Offline sentiment "
                                      "classification for edge devices.")
-    parser.add_argument("--version", action="store_true", help="print versions and exit")
+    parser.add_argument("--version", action="store_true", dest="show_version",
+                        help="print versions and exit")
     parser.add_argument("--debug", action="store_true", help="log verbosely; show tracebacks")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("classify", help="classify texts (arguments, else stdin lines)")
@@ -211,7 +212,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
-    if args.version:
+    if args.show_version:
         print(_version())
         return 0
     if not getattr(args, "func", None):

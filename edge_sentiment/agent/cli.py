@@ -1,0 +1,50 @@
+"""``edge-sentiment agent``: run the fleet agent in the foreground until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("agent", help="report metrics and take signed updates over MQTT")
+    p.add_argument("--config", type=Path, help="agent TOML (flags override it)")
+    p.add_argument("--broker", help="mqtt://host:1883 or mqtts://host:8883")
+    p.add_argument("--device-id")
+    p.add_argument("--state-dir", type=Path)
+    p.add_argument("--trust", type=Path, help="trust file (fleet trust)")
+    p.add_argument("--channel")
+    p.add_argument("--prefix")
+    p.add_argument("--metrics-interval", type=float, dest="metrics_interval_s")
+    p.add_argument("--run-for", type=float, help="stop after this many seconds (tests, demos)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..classifier import SentimentClassifier
+    from ..slots import SlotStore
+    from .config import load_config
+    from .core import Agent
+
+    overrides = {"broker": args.broker, "device_id": args.device_id, "state_dir": args.state_dir,
+                 "trust": args.trust, "channel": args.channel, "prefix": args.prefix,
+                 "metrics_interval_s": args.metrics_interval_s}
+    cfg = load_config(args.config, overrides)
+    slots = SlotStore(cfg.state_dir)
+    slots.ensure(cfg.bundle)
+    clf = SentimentClassifier.load(slots.current_link, runtime=cfg.runtime, profile=cfg.profile)
+    agent = Agent(clf, cfg)
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    agent.start()
+    log.info("agent %s up on %s (model %s)", cfg.device_id, cfg.broker, clf.info.bundle["version"])
+    done.wait(args.run_for)
+    agent.stop()
+    return 0

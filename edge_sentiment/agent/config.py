@@ -1,0 +1,132 @@
+"""Operator-edited agent config: a TOML file validated by pydantic, unknown keys refused.
+
+Flags given on the command line override the file. The model does no I/O; the
+loader reads the TOML and the password file.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import ConfigError
+
+DEFAULT_PREFIX = "edge-sentiment"
+_TOPIC_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class AgentConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    broker: str = Field(description="mqtt://host:port or mqtts://host:port")
+    device_id: str
+    state_dir: Path
+    trust: Path | None = None
+    prefix: str = DEFAULT_PREFIX
+    channel: str = "stable"
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    username: str | None = None
+    password: str | None = None
+    password_file: Path | None = None
+    metrics_interval_s: float = Field(60.0, gt=0)
+    status_interval_s: float = Field(300.0, gt=0)
+    keepalive_s: int = Field(30, ge=5)
+    reconnect_min_s: float = Field(0.5, gt=0)
+    reconnect_max_s: float = Field(60.0, gt=0)
+    queue_max_messages: int = Field(100_000, ge=10)
+    max_bundle_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    include_text: bool = False
+    bundle: Path | None = None
+    runtime: Literal["auto", "onnx", "tflite"] = "auto"
+    profile: str = "auto"
+    alert_psi: float = Field(0.25, gt=0)
+    alert_low_confidence_share: float = Field(0.5, gt=0, le=1)
+
+    @field_validator("broker")
+    @classmethod
+    def _broker(cls, v: str) -> str:
+        url = urlparse(v)
+        if url.scheme not in ("mqtt", "mqtts") or not url.hostname:
+            raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+        return v
+
+    @field_validator("device_id", "channel")
+    @classmethod
+    def _topic_safe(cls, v: str) -> str:
+        if not _TOPIC_PART.match(v):
+            raise ValueError("only letters, digits, '_', '.', '-' (no '/', '+', '#')")
+        return v
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not v or any(not _TOPIC_PART.match(p) for p in v.split("/")):
+            raise ValueError("topic levels of letters, digits, '_', '.', '-'")
+        return v
+
+    @model_validator(mode="after")
+    def _pairs(self) -> AgentConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise ValueError("reconnect_min_s must be <= reconnect_max_s")
+        return self
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.broker).hostname or ""
+
+    @property
+    def port(self) -> int:
+        url = urlparse(self.broker)
+        return url.port or (8883 if url.scheme == "mqtts" else 1883)
+
+    @property
+    def tls(self) -> bool:
+        return urlparse(self.broker).scheme == "mqtts"
+
+
+def _errors(exc: ValidationError, source: str) -> ConfigError:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()]
+    return ConfigError(f"{source}: " + "; ".join(parts))
+
+
+def build_config(values: dict[str, Any], source: str = "config") -> AgentConfig:
+    try:
+        return AgentConfig(**values)
+    except ValidationError as exc:
+        raise _errors(exc, source) from exc
+    except TypeError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+
+
+def load_config(path: Path | None, overrides: dict[str, Any]) -> AgentConfig:
+    """Read ``path`` (optional), apply non-None ``overrides`` (flags), validate."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: config file not found") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return build_config(values, str(path) if path else "flags")
+
+
+def read_password(cfg: AgentConfig) -> str | None:
+    if cfg.password_file is None:
+        return cfg.password
+    try:
+        return cfg.password_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"password_file {cfg.password_file}: {exc}") from exc

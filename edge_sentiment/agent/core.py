@@ -1,0 +1,174 @@
+"""The fleet agent: status, metrics, alerts and signed updates for one device.
+
+Use it standalone (``edge-sentiment agent``) or inside an app::
+
+    clf = SentimentClassifier.load(...)
+    agent = Agent(clf, config)
+    agent.start()      # the app's own classify() calls now feed the metrics
+    ...
+    agent.stop()
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from .. import __version__
+from ..bench import peak_rss_mb
+from ..classifier import SentimentClassifier
+from ..hardware import detect
+from ..slots import SlotStore
+from .config import AgentConfig
+from .outbox import Outbox
+from .transport import Link
+from .updater import Updater
+
+log = logging.getLogger(__name__)
+METRICS_SCHEMA = "edge-sentiment/metrics/1"
+STATUS_SCHEMA = "edge-sentiment/status/1"
+EVENT_SCHEMA = "edge-sentiment/update/1"
+ALERT_SCHEMA = "edge-sentiment/alert/1"
+
+
+def _rss_now_mb() -> float:
+    try:
+        with open("/proc/self/statm") as fh:
+            pages = int(fh.read().split()[1])
+        import os
+
+        return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
+    except (OSError, ValueError, IndexError):
+        return round(peak_rss_mb(), 1)
+
+
+class Agent:
+    def __init__(self, classifier: SentimentClassifier, config: AgentConfig) -> None:
+        self.clf, self.cfg = classifier, config
+        self.started = time.time()
+        base = f"{config.prefix}/devices/{config.device_id}"
+        self.topics = {"status": f"{base}/status", "metrics": f"{base}/metrics",
+                       "update": f"{base}/update", "alert": f"{base}/alerts",
+                       "manifest": f"{config.prefix}/updates/{config.channel}/manifest",
+                       "trust": f"{config.prefix}/updates/trust"}
+        config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.slots = SlotStore(config.state_dir)
+        self.outbox = Outbox(config.state_dir / "outbox.sqlite", config.queue_max_messages)
+        self.events: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
+        will = (self.topics["status"], json.dumps(self._status_body("offline", 0, 0)).encode())
+        self.link = Link(config, self.outbox, will, on_connect=self._on_connect,
+                         on_message=lambda t, p: self.events.put(("msg", t, p)))
+        self.updater = Updater(config, self.slots, self._report, self.link.subscribe,
+                               self.link.unsubscribe, self.clf.swap, classifier.info.profile)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- messages ------------------------------------------------------------
+    def _status_body(self, state: str, seq: int, evicted: int) -> dict[str, Any]:
+        info = self.clf.info
+        return {"schema": STATUS_SCHEMA, "device": self.cfg.device_id, "seq": seq,
+                "evicted": evicted, "state": state, "ts": time.time(),
+                "model_version": info.bundle["version"], "model_name": info.bundle["name"],
+                "profile": info.profile, "backend": info.backend, "provider": info.provider,
+                "agent_version": __version__, "channel": self.cfg.channel}
+
+    def _enqueue(self, kind: str, body: dict[str, Any], retain: bool = False) -> int:
+        def build(seq: int, evicted: int) -> dict[str, Any]:
+            return {**body, "device": self.cfg.device_id, "seq": seq, "evicted": evicted}
+        seq = self.outbox.put(self.topics[kind], build, retain=retain)
+        self.link.pump()
+        return seq
+
+    def _status(self, state: str) -> None:
+        self.outbox.put(self.topics["status"], lambda s, e: self._status_body(state, s, e),
+                        retain=True)
+        self.link.pump()
+
+    def _report(self, event: str, detail: dict[str, Any]) -> None:
+        log.info("update %s: %s", event, detail)
+        self._enqueue("update", {"schema": EVENT_SCHEMA, "event": event, "ts": time.time(),
+                                 "model_version": self.clf.info.bundle["version"], **detail})
+        if event in ("active", "rolled_back"):
+            self._status("online")
+
+    def metrics_body(self) -> dict[str, Any]:
+        snap = self.clf.metrics.snapshot(reset=True)
+        facts = detect("/")
+        return {"schema": METRICS_SCHEMA, **snap, "model_version": self.clf.info.bundle["version"],
+                "backend": self.clf.info.backend, "uptime_s": round(time.time() - self.started, 1),
+                "rss_mb": _rss_now_mb(), "cpu_temp_c": facts.cpu_temperature()}
+
+    def publish_metrics(self) -> None:
+        body = self.metrics_body()
+        self._enqueue("metrics", body, retain=True)  # retained: `fleet status` reads the latest
+        self._alerts(body)
+
+    def _alerts(self, body: dict[str, Any]) -> None:
+        drift = body.get("drift") or {}
+        checks = [("class_psi", drift.get("class_psi"), self.cfg.alert_psi),
+                  ("confidence_psi", drift.get("confidence_psi"), self.cfg.alert_psi),
+                  ("low_confidence_share", body["confidence"]["low_share"],
+                   self.cfg.alert_low_confidence_share)]
+        for name, value, limit in checks:
+            if value is not None and body["count"] >= 20 and value > limit:
+                self._enqueue("alert", {"schema": ALERT_SCHEMA, "alert": name, "value": value,
+                                        "threshold": limit, "ts": time.time(),
+                                        "model_version": body["model_version"]})
+
+    # -- lifecycle -----------------------------------------------------------
+    def _on_connect(self) -> None:
+        for kind in ("manifest", "trust"):
+            self.link.subscribe(self.topics[kind])
+        self.events.put(("connected", "", b""))
+
+    def start(self) -> None:
+        self.updater.resume()
+        self._status("online")
+        self.link.start()
+        self._thread = threading.Thread(target=self._loop, name="edge-agent", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        next_metrics = time.time() + self.cfg.metrics_interval_s
+        while not self._stop.is_set():
+            timeout = max(0.0, next_metrics - time.time())
+            try:
+                kind, topic, payload = self.events.get(timeout=min(timeout, 1.0))
+                self._handle(kind, topic, payload)
+            except queue.Empty:
+                pass
+            except Exception:  # keep the agent alive; the failure is logged with its traceback
+                log.exception("agent event failed")
+            if time.time() >= next_metrics:
+                self.publish_metrics()
+                next_metrics += self.cfg.metrics_interval_s
+            self.link.pump()
+
+    def _handle(self, kind: str, topic: str, payload: bytes) -> None:
+        if kind == "connected":
+            self._status("online")
+            if self.updater.release is not None:
+                self.updater.resume_subscription()
+        elif topic == self.topics["manifest"]:
+            self.updater.on_manifest(payload)
+        elif topic == self.topics["trust"]:
+            self.updater.on_trust(payload)
+        else:
+            self.updater.on_chunk(topic, payload)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Flush what can be sent, publish a retained ``stopped`` status, disconnect."""
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout)
+        self._status("stopped")
+        deadline = time.time() + timeout
+        while len(self.outbox) and self.link.connected.is_set() and time.time() < deadline:
+            self.link.pump()
+            time.sleep(0.05)
+        self.link.stop()
+        self.outbox.close()

@@ -1,0 +1,184 @@
+"""paho-mqtt 2.x client: TLS, auth, last will, reconnect with backoff and jitter,
+and a publisher that drains the outbox oldest first, deleting rows on PUBACK."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from ..errors import missing_extra
+from .config import AgentConfig, read_password
+from .outbox import Outbox
+
+log = logging.getLogger(__name__)
+INFLIGHT = 20
+
+
+def _mqtt() -> Any:
+    try:
+        import paho.mqtt.client as mqtt
+    except ImportError as exc:
+        raise missing_extra("paho-mqtt", "agent") from exc
+    return mqtt
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    """How to reach a broker; shared by the agent and the fleet commands."""
+
+    url: str
+    tls_ca: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    username: str | None = None
+    password: str | None = None
+
+    @property
+    def host(self) -> str:
+        return urlparse(self.url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        url = urlparse(self.url)
+        return url.port or (8883 if url.scheme == "mqtts" else 1883)
+
+
+def settings_from(cfg: AgentConfig) -> BrokerSettings:
+    return BrokerSettings(cfg.broker, cfg.tls_ca, cfg.tls_cert, cfg.tls_key, cfg.username,
+                          read_password(cfg))
+
+
+def make_client(b: BrokerSettings, client_id: str, will: tuple[str, bytes] | None = None) -> Any:
+    """A configured, unconnected paho client."""
+    mqtt = _mqtt()
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         clean_session=True, reconnect_on_failure=False)
+    if b.username:
+        client.username_pw_set(b.username, b.password)
+    if urlparse(b.url).scheme == "mqtts":
+        client.tls_set(ca_certs=str(b.tls_ca) if b.tls_ca else None,
+                       certfile=str(b.tls_cert) if b.tls_cert else None,
+                       keyfile=str(b.tls_key) if b.tls_key else None,
+                       tls_version=ssl.PROTOCOL_TLS_CLIENT)
+    if will:
+        client.will_set(will[0], will[1], qos=1, retain=True)
+    client.max_inflight_messages_set(INFLIGHT)
+    return client
+
+
+class Link:
+    """Keeps one connection up and drains the outbox through it."""
+
+    def __init__(self, cfg: AgentConfig, outbox: Outbox, will: tuple[str, bytes],
+                 on_connect: Callable[[], None], on_message: Callable[[str, bytes], None]) -> None:
+        self.cfg, self.outbox = cfg, outbox
+        self.client = make_client(settings_from(cfg), cfg.device_id, will)
+        self.client.on_connect = self._on_connect
+        self.client.on_disconnect = self._on_disconnect
+        self.client.on_publish = self._on_publish
+        self.client.on_message = lambda c, u, m: on_message(m.topic, m.payload)
+        self._user_connect = on_connect
+        self._lock = threading.Lock()
+        self._inflight: dict[int, int] = {}  # mid -> seq
+        self._last_sent = 0
+        self.connected = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._delay = cfg.reconnect_min_s
+
+    # -- lifecycle ----------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
+        self._thread.start()
+
+    def _backoff(self, why: str) -> None:
+        """Wait the current delay with +-50% jitter, then double it (up to the maximum)."""
+        wait = self._delay * random.uniform(0.5, 1.5)
+        log.warning("broker %s: %s; retry in %.1f s", self.cfg.broker, why, wait)
+        self._stop.wait(wait)
+        self._delay = min(self._delay * 2, self.cfg.reconnect_max_s)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+            except (OSError, ssl.SSLError) as exc:
+                self._backoff(f"connect failed ({exc})")
+                continue
+            self.client.loop_forever()  # returns when the connection drops
+            if not self._stop.is_set():
+                self._backoff("connection lost")
+
+    def stop(self, final: tuple[str, bytes] | None = None, timeout: float = 5.0) -> None:
+        """Publish ``final`` (retained) if connected, then disconnect."""
+        if final and self.connected.is_set():
+            info = self.client.publish(final[0], final[1], qos=1, retain=True)
+            try:
+                info.wait_for_publish(timeout)
+            except (RuntimeError, ValueError):
+                pass
+        self._stop.set()
+        self.client.disconnect()
+        if self._thread:
+            self._thread.join(timeout)
+
+    # -- callbacks (paho network thread) -----------------------------------
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any,
+                    properties: Any) -> None:
+        if reason_code.is_failure:
+            log.warning("broker refused connection: %s", reason_code)
+            return
+        with self._lock:
+            self._inflight.clear()
+            self._last_sent = 0
+        self._delay = self.cfg.reconnect_min_s
+        self.connected.set()
+        log.info("connected to %s", self.cfg.broker)
+        self._user_connect()
+        self.pump()
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any,
+                       properties: Any) -> None:
+        self.connected.clear()
+        log.warning("disconnected from broker: %s", reason_code)
+
+    def _on_publish(self, client: Any, userdata: Any, mid: int, reason_code: Any,
+                    properties: Any) -> None:
+        with self._lock:
+            seq = self._inflight.pop(mid, None)
+        if seq is not None:
+            self.outbox.ack(seq)
+        self.pump()
+
+    # -- sending --------------------------------------------------------------
+    def pump(self) -> None:
+        """Send queued messages, oldest first, keeping at most INFLIGHT unacknowledged."""
+        if not self.connected.is_set():
+            return
+        with self._lock:
+            room = INFLIGHT - len(self._inflight)
+            if room <= 0:
+                return
+            for msg in self.outbox.peek(self._last_sent, room):
+                info = self.client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+                if info.rc != 0:
+                    break
+                self._inflight[info.mid] = msg.seq
+                self._last_sent = msg.seq
+
+    def subscribe(self, topic: str) -> None:
+        self.client.subscribe(topic, qos=1)
+
+    def unsubscribe(self, topic: str) -> None:
+        self.client.unsubscribe(topic)
+
+    def publish_now(self, topic: str, obj: dict[str, Any]) -> None:
+        self.client.publish(topic, json.dumps(obj), qos=1)

@@ -1,0 +1,1 @@
+"""Fleet-side commands: keys, trust, signed releases, publishing and status."""

@@ -1,0 +1,165 @@
+"""A/B model slots in a state dir, with an atomic ``current`` switch and rollback.
+
+Layout::
+
+    STATE/slots/a/       a bundle directory
+    STATE/slots/b/       the other one
+    STATE/current        symlink -> slots/a or slots/b (switched by atomic rename)
+    STATE/state.json     installed version, highest version ever installed
+
+A new bundle is unpacked into the idle slot, fsynced, loaded and self-tested in
+a fresh classifier, and only then made current. ``current`` always names a
+complete, tested slot, so a kill -9 at any point leaves a loadable model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from .bundle import MANIFEST_FILE, default_bundle_path, extract_tar, open_bundle, sha256_file
+from .classifier import SentimentClassifier
+from .errors import EdgeSentimentError, UpdateError
+from .manifest import parse_semver
+
+log = logging.getLogger(__name__)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_tree(root: Path) -> None:
+    for path in root.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+    for path in [root, *[p for p in root.rglob("*") if p.is_dir()]]:
+        _fsync_dir(path)
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class SlotStore:
+    def __init__(self, state_dir: Path) -> None:
+        self.root = state_dir
+        self.slots = state_dir / "slots"
+        self.current_link = state_dir / "current"
+        self.state_file = state_dir / "state.json"
+
+    # -- state ------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        try:
+            data: dict[str, Any] = json.loads(self.state_file.read_text())
+            return data
+        except (OSError, ValueError):
+            return {}
+
+    def installed_version(self) -> str:
+        """The anti-rollback floor: the highest version ever made current."""
+        state = self.state()
+        return str(state.get("highest_version") or self.current_version())
+
+    def current_version(self) -> str:
+        return open_bundle(self.current()).manifest.version
+
+    def current(self) -> Path:
+        return self.current_link.resolve()
+
+    def idle_slot(self) -> Path:
+        active = self.current().name if self.current_link.exists() else "b"
+        return self.slots / ("b" if active == "a" else "a")
+
+    # -- setup ------------------------------------------------------------
+    def ensure(self, seed: Path | None = None) -> None:
+        """Create the layout; seed slot a with ``seed`` (default: the packaged bundle)."""
+        self.slots.mkdir(parents=True, exist_ok=True)
+        if self.current_link.exists():
+            return
+        if self.current_link.is_symlink():  # dangling: repair from whichever slot is whole
+            for name in ("a", "b"):
+                if (self.slots / name / MANIFEST_FILE).is_file():
+                    self._switch(self.slots / name)
+                    return
+        target = self.slots / "a"
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(seed or default_bundle_path(), target)
+        _fsync_tree(target)
+        self._switch(target)
+        write_json_atomic(self.state_file, {"highest_version": self.current_version()})
+
+    def _switch(self, target: Path) -> None:
+        tmp = self.root / f".current.{os.getpid()}"
+        if tmp.is_symlink() or tmp.exists():
+            tmp.unlink()
+        os.symlink(Path("slots") / target.name, tmp)
+        os.replace(tmp, self.current_link)
+        _fsync_dir(self.root)
+
+    # -- install ----------------------------------------------------------
+    def unpack(self, archive: Path, expect_name: str, expect_version: str,
+               expect_manifest_sha: str) -> Path:
+        """Unpack into the idle slot and check the inner manifest against the signed one."""
+        slot = self.idle_slot()
+        if slot.exists():
+            shutil.rmtree(slot)
+        with tempfile.TemporaryDirectory(dir=self.root) as tmp:
+            try:
+                root = extract_tar(archive, Path(tmp) / "unpacked")
+            except EdgeSentimentError as exc:
+                raise UpdateError("unsafe_archive", str(exc)) from exc
+            inner = root / MANIFEST_FILE
+            if not inner.is_file() or sha256_file(inner) != expect_manifest_sha:
+                raise UpdateError("manifest_mismatch", "bundle manifest.json does not match the "
+                                  "signed bundle_manifest_sha256")
+            try:
+                manifest = open_bundle(root).manifest
+            except EdgeSentimentError as exc:
+                raise UpdateError("bad_bundle", str(exc)) from exc
+            if (manifest.name, manifest.version) != (expect_name, expect_version):
+                raise UpdateError("manifest_mismatch", f"bundle says {manifest.name} "
+                                  f"{manifest.version}, release says {expect_name} {expect_version}")
+            shutil.move(str(root), slot)
+        slot.chmod(0o755)
+        _fsync_tree(slot)
+        return slot
+
+    def activate(self, slot: Path, load: dict[str, Any]) -> SentimentClassifier:
+        """Load and self-test ``slot`` in a fresh classifier, then make it current.
+
+        Raises UpdateError('self_test_failed' / 'load_failed'); ``current`` is untouched then.
+        """
+        try:
+            fresh = SentimentClassifier.load(slot, **load)
+        except EdgeSentimentError as exc:
+            reason = "self_test_failed" if "self-test" in str(exc) else "load_failed"
+            raise UpdateError(reason, str(exc)) from exc
+        previous = self.current()
+        self._switch(slot)
+        try:
+            check = SentimentClassifier.load(self.current_link, **load)
+        except EdgeSentimentError as exc:
+            self._switch(previous)
+            raise UpdateError("rolled_back", f"model failed after the switch: {exc}") from exc
+        version = check.bundle.manifest.version
+        if parse_semver(version) > parse_semver(self.installed_version()):
+            write_json_atomic(self.state_file, {"highest_version": version})
+        return fresh
