@@ -23,8 +23,8 @@ from edge_sentiment.bundle import pack_bundle
 from . import report
 from .bundle_writer import update_manifest, write_bundle
 from .config import BuildConfig
-from .distill import distill
 from .data import LABELS, Example, eval_splits, load_mixture, load_split, load_unlabeled
+from .distill import distill
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_tflite
 from .model import Student, StudentConfig, init_from_teacher
 from .teacher import Teacher, fine_tune, load_tokenizer, predict_logits, teacher_dir

@@ -3,8 +3,8 @@ and a publisher that drains the outbox oldest first, deleting rows on PUBACK."""
 
 from __future__ import annotations
 
-import json
 import logging
+import queue
 import random
 import ssl
 import threading
@@ -75,7 +75,12 @@ def make_client(b: BrokerSettings, client_id: str, will: tuple[str, bytes] | Non
 
 
 class Link:
-    """Keeps one connection up and drains the outbox through it."""
+    """Keeps one connection up and drains the outbox through it.
+
+    One sender thread does every publish. paho calls ``on_publish`` while holding
+    its own lock, so the callback only queues the acknowledged message id; the
+    sender deletes the row. No paho callback ever waits on our locks.
+    """
 
     def __init__(self, cfg: AgentConfig, outbox: Outbox, will: tuple[str, bytes],
                  on_connect: Callable[[], None], on_message: Callable[[str, bytes], None]) -> None:
@@ -86,18 +91,22 @@ class Link:
         self.client.on_publish = self._on_publish
         self.client.on_message = lambda c, u, m: on_message(m.topic, m.payload)
         self._user_connect = on_connect
-        self._lock = threading.Lock()
-        self._inflight: dict[int, int] = {}  # mid -> seq
+        self._acks: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._inflight: dict[int, int] = {}  # mid -> seq; sender thread only
         self._last_sent = 0
+        self._reset = threading.Event()
+        self._wake = threading.Event()
         self.connected = threading.Event()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._delay = cfg.reconnect_min_s
 
     # -- lifecycle ----------------------------------------------------------
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="mqtt-link", daemon=True)
-        self._thread.start()
+        for name, target in (("mqtt-link", self._run), ("mqtt-sender", self._sender)):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
 
     def _backoff(self, why: str) -> None:
         """Wait the current delay with +-50% jitter, then double it (up to the maximum)."""
@@ -126,24 +135,23 @@ class Link:
             except (RuntimeError, ValueError):
                 pass
         self._stop.set()
+        self._wake.set()
         self.client.disconnect()
-        if self._thread:
-            self._thread.join(timeout)
+        for thread in self._threads:
+            thread.join(timeout)
 
-    # -- callbacks (paho network thread) -----------------------------------
+    # -- callbacks (paho network thread): never block --------------------------
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any,
                     properties: Any) -> None:
         if reason_code.is_failure:
             log.warning("broker refused connection: %s", reason_code)
             return
-        with self._lock:
-            self._inflight.clear()
-            self._last_sent = 0
         self._delay = self.cfg.reconnect_min_s
+        self._reset.set()
         self.connected.set()
         log.info("connected to %s", self.cfg.broker)
         self._user_connect()
-        self.pump()
+        self._wake.set()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any,
                        properties: Any) -> None:
@@ -152,33 +160,48 @@ class Link:
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason_code: Any,
                     properties: Any) -> None:
-        with self._lock:
-            seq = self._inflight.pop(mid, None)
-        if seq is not None:
-            self.outbox.ack(seq)
-        self.pump()
+        self._acks.put(mid)
+        self._wake.set()
 
-    # -- sending --------------------------------------------------------------
+    # -- sending (sender thread) -------------------------------------------------
     def pump(self) -> None:
-        """Send queued messages, oldest first, keeping at most INFLIGHT unacknowledged."""
-        if not self.connected.is_set():
+        """Ask the sender to send what is queued."""
+        self._wake.set()
+
+    def _sender(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            try:
+                self._send_round()
+            except Exception:  # a transient paho or SQLite error must not end the sender
+                log.exception("sender round failed")
+
+    def _send_round(self) -> None:
+        if self._reset.is_set():  # a new connection: resend everything not acknowledged
+            self._reset.clear()
+            self._inflight.clear()
+            self._last_sent = 0
+        while True:
+            try:
+                mid = self._acks.get_nowait()
+            except queue.Empty:
+                break
+            seq = self._inflight.pop(mid, None)
+            if seq is not None:
+                self.outbox.ack(seq)
+        room = INFLIGHT - len(self._inflight)
+        if room <= 0 or not self.connected.is_set():
             return
-        with self._lock:
-            room = INFLIGHT - len(self._inflight)
-            if room <= 0:
-                return
-            for msg in self.outbox.peek(self._last_sent, room):
-                info = self.client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
-                if info.rc != 0:
-                    break
-                self._inflight[info.mid] = msg.seq
-                self._last_sent = msg.seq
+        for msg in self.outbox.peek(self._last_sent, room):
+            info = self.client.publish(msg.topic, msg.payload, qos=1, retain=msg.retain)
+            if info.rc != 0:
+                break
+            self._inflight[info.mid] = msg.seq
+            self._last_sent = msg.seq
 
     def subscribe(self, topic: str) -> None:
         self.client.subscribe(topic, qos=1)
 
     def unsubscribe(self, topic: str) -> None:
         self.client.unsubscribe(topic)
-
-    def publish_now(self, topic: str, obj: dict[str, Any]) -> None:
-        self.client.publish(topic, json.dumps(obj), qos=1)
