@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -38,15 +39,16 @@ class Broker:
         return f"mqtt{'s' if self.admin.get('tls_ca') else ''}://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
+        log = open(self.conf.with_suffix(".log"), "ab")
+        self.proc = subprocess.Popen(["mosquitto", "-c", str(self.conf)], stdout=log, stderr=log)
         deadline = time.time() + 10
         while time.time() < deadline:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
                     return
             time.sleep(0.05)
-        raise RuntimeError("mosquitto did not start")
+        raise RuntimeError("mosquitto did not start: "
+                           + self.conf.with_suffix(".log").read_text(errors="replace")[-500:])
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -64,7 +66,9 @@ def make_broker(tmp: Path, extra: str = "", listener: str = "") -> Broker:
     _require_mosquitto()
     port = free_port()
     conf = tmp / f"mosquitto-{port}.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\n{listener}persistence false\n"
+    # as root, mosquitto drops to the 'mosquitto' user, which cannot read pytest's tmp dirs
+    user = "user root\n" if os.geteuid() == 0 else ""
+    conf.write_text(f"{user}listener {port} 127.0.0.1\n{listener}persistence false\n"
                     f"{extra or 'allow_anonymous true'}\n")
     return Broker(port, conf)
 
@@ -112,7 +116,8 @@ class Watcher:
                         return body
                 left = deadline - time.time()
                 if left <= 0:
-                    seen = [(t, b.get("event") if isinstance(b, dict) else "") for t, b in
+                    seen = [(t, {k: b.get(k) for k in ("event", "reason", "state")}
+                             if isinstance(b, dict) else "") for t, b in
                             self.messages if not t.endswith(tuple("0123456789"))][-15:]
                     raise AssertionError(f"timed out; last messages: {seen}")
                 self.cond.wait(left)
