@@ -130,8 +130,44 @@ def card(ctx: dict[str, Any]) -> str:
         lines.append(f"| {k} | {v['p50_ms']:.3f} | {v['p95_ms']:.3f} | {v['throughput_per_s_batch32']} |")
     lines += ["", ctx["speed_summary"], "", "## Confusion matrices (3-class test splits, summed)", ""]
     lines += [f"![{n}]({png})" for n, png in ctx["pngs"].items()]
-    lines += ["", "## Limits", "", ctx.get("limits", "")]
+    lines += ["", "## Targets (from the conversion issue), checked by the build", ""]
+    lines += [f"- {'met' if ok else '**missed**'}: {what}" for what, ok in targets(ctx)]
+    lines += ["", "## Limits", "",
+              "English only. Trained on product reviews, airline tweets, TweetEval and SST; other "
+              "domains (medical, legal, code) are untested. Neutral is the hardest class: see the "
+              "per-class figures in `evaluation.json`. Texts past 128 tokens are truncated."]
     return "\n".join(lines) + "\n"
+
+
+def targets(ctx: dict[str, Any]) -> list[tuple[str, bool]]:
+    """Each measurable target of the default bundle, with whether this build met it."""
+    ev, sizes, spd = ctx["evals"], ctx["sizes"], ctx["speed"]
+    teacher = ev["teacher fp32 (ONNX)"]
+    out = [(f"int8 ONNX {sizes['student int8 ONNX'] / 1e6:.2f} MB <= 8 MB",
+            sizes["student int8 ONNX"] <= 8e6),
+           (f"int8 TFLite {sizes['student int8 TFLite'] / 1e6:.2f} MB <= 8 MB",
+            sizes["student int8 TFLite"] <= 8e6)]
+    for art in ("student int8 (ONNX)", "student int8 (TFLite)"):
+        for split in ("amazon_marc_en/test", "sst5_3class/test", "twitter_us_airline/test"):
+            if split in teacher:
+                gap = 100 * (teacher[split]["macro_f1"] - ev[art][split]["macro_f1"])
+                out.append((f"{art} within 2.0 macro-F1 of the teacher on {split}: "
+                            f"{gap:+.1f} points behind", gap <= 2.0))
+    if "sst2/dev" in teacher:
+        for art in ("student int8 (ONNX)", "student int8 (TFLite)"):
+            acc = 100 * ev[art]["sst2/dev"]["accuracy"]
+            out.append((f"{art} SST-2 dev accuracy {acc:.1f} >= 88.0", acc >= 88.0))
+    agree = ctx["agreement"].get("all_test", 0.0)
+    out.append((f"ONNX int8 and TFLite int8 agree on {100 * agree:.2f}% >= 99% of test predictions",
+                agree >= 0.99))
+    s = spd["student int8 (ONNX)"]["p50_ms"]
+    for name, need in (("teacher fp32 (ONNX)", 10.0), ("teacher int8 (ONNX)", 4.0)):
+        ratio = spd[name]["p50_ms"] / s
+        out.append((f"student int8 ONNX {ratio:.1f}x faster than {name} (>= {need:.0f}x)",
+                    ratio >= need))
+    minutes = ctx["build_minutes"]
+    out.append((f"full build {minutes:.0f} minutes <= 150", minutes <= 150))
+    return out
 
 
 def mean_macro_f1(result: dict[str, Any], split: str, sources: list[str]) -> float:
