@@ -1,0 +1,78 @@
+#!/bin/sh
+# Install (or with --uninstall, remove) the edge-sentiment binary and agent service.
+# For Raspberry Pi OS (Debian) and Jetson (Ubuntu). Idempotent: running it twice is safe.
+#   sudo packaging/install.sh [--binary PATH] [--broker URL] [--device-id ID]
+#   sudo packaging/install.sh --uninstall [--purge]
+set -eu
+
+BIN_DST=/usr/local/bin/edge-sentiment
+UNIT_DST=/etc/systemd/system/edge-sentiment-agent.service
+CONF_DIR=/etc/edge-sentiment
+STATE_DIR=/var/lib/edge-sentiment
+SVC_USER=edge-sentiment
+HERE=$(cd "$(dirname "$0")" && pwd)
+BINARY="$HERE/../dist/edge-sentiment"
+BROKER="mqtt://127.0.0.1:1883"
+DEVICE_ID=$(hostname)
+UNINSTALL=0
+PURGE=0
+ROOT="${EDGE_SENTIMENT_ROOT:-}"   # install under another root (tests)
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --binary) BINARY="$2"; shift 2 ;;
+        --broker) BROKER="$2"; shift 2 ;;
+        --device-id) DEVICE_ID="$2"; shift 2 ;;
+        --uninstall) UNINSTALL=1; shift ;;
+        --purge) PURGE=1; shift ;;
+        -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
+        *) echo "install.sh: unknown argument: $1" >&2; exit 2 ;;
+    esac
+done
+
+have_systemd() { [ -z "$ROOT" ] && command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; }
+
+if [ "$UNINSTALL" -eq 1 ]; then
+    if have_systemd; then
+        systemctl disable --now edge-sentiment-agent.service 2>/dev/null || true
+    fi
+    rm -f "$ROOT$UNIT_DST" "$ROOT$BIN_DST"
+    if [ "$PURGE" -eq 1 ]; then
+        rm -rf "${ROOT:?}$CONF_DIR" "${ROOT:?}$STATE_DIR"
+        if [ -z "$ROOT" ] && id "$SVC_USER" >/dev/null 2>&1; then userdel "$SVC_USER"; fi
+    fi
+    if have_systemd; then systemctl daemon-reload; fi
+    echo "edge-sentiment removed"
+    exit 0
+fi
+
+if [ ! -x "$BINARY" ]; then
+    echo "install.sh: binary not found at $BINARY (build it with packaging/build.sh, or pass --binary)" >&2
+    exit 2
+fi
+
+if [ -z "$ROOT" ] && ! id "$SVC_USER" >/dev/null 2>&1; then
+    useradd --system --home-dir "$STATE_DIR" --shell /usr/sbin/nologin "$SVC_USER"
+fi
+install -d -m 0755 "$ROOT/usr/local/bin" "$ROOT$CONF_DIR" "$ROOT/etc/systemd/system"
+install -d -m 0750 "$ROOT$STATE_DIR"
+if [ -z "$ROOT" ]; then chown "$SVC_USER:$SVC_USER" "$STATE_DIR"; fi
+install -m 0755 "$BINARY" "$ROOT$BIN_DST"
+install -m 0644 "$HERE/systemd/edge-sentiment-agent.service" "$ROOT$UNIT_DST"
+if [ ! -f "$ROOT$CONF_DIR/agent.toml" ]; then
+    cat > "$ROOT$CONF_DIR/agent.toml" <<CONF
+# edge-sentiment agent config; see docs/agent.md for every key.
+broker = "$BROKER"
+device_id = "$DEVICE_ID"
+state_dir = "$STATE_DIR"
+trust = "$CONF_DIR/trust.json"
+CONF
+    chmod 0644 "$ROOT$CONF_DIR/agent.toml"
+fi
+if have_systemd; then
+    systemctl daemon-reload
+    systemctl enable edge-sentiment-agent.service
+    echo "installed; copy your trust.json to $CONF_DIR, then: systemctl start edge-sentiment-agent"
+else
+    echo "installed under '${ROOT:-/}' (systemd not running: service not enabled)"
+fi
