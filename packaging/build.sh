@@ -17,7 +17,13 @@ pip install --quiet --upgrade pip
 pip install --quiet "${root}[tflite,agent,package]"
 
 glibc="$(getconf GNU_LIBC_VERSION | awk '{print $2}')"
+# Targets: Raspberry Pi OS bookworm (glibc 2.36) and Ubuntu 22.04 on Jetson (glibc 2.35).
+min_glibc="${MIN_GLIBC:-2.35}"
 echo "building on glibc $glibc ($(uname -m)); the binary needs glibc >= $glibc" >&2
+if [ "$(printf '%s\n%s\n' "$min_glibc" "$glibc" | sort -V | tail -n 1)" != "$min_glibc" ]; then
+    echo "WARNING: glibc $glibc is newer than the oldest target ($min_glibc): this binary will" \
+         "not start there. Build on Ubuntu 22.04 (or set MIN_GLIBC) for Jetson." >&2
+fi
 
 (cd "$here" && pyinstaller --noconfirm --clean --distpath "$out" --workpath "$work/build" \
     edge-sentiment.spec >&2)
@@ -29,4 +35,5 @@ echo "binary: $binary"
 echo "size_bytes: $(stat -c %s "$binary")"
 echo "size_mb: $(( $(stat -c %s "$binary") / 1000000 ))"
 echo "glibc_built_with: $glibc"
+echo "glibc_oldest_target: $min_glibc"
 echo "glibc_symbols_of_launcher: ${needed:-unknown}"
