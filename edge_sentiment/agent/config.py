@@ -42,7 +42,6 @@ class AgentConfig(BaseModel):
     reconnect_max_s: float = Field(60.0, gt=0)
     queue_max_messages: int = Field(100_000, ge=10)
     max_bundle_bytes: int = Field(64 * 1024 * 1024, ge=1024)
-    include_text: bool = False
     bundle: Path | None = None
     runtime: Literal["auto", "onnx", "tflite"] = "auto"
     profile: str = "auto"
