@@ -118,3 +118,16 @@ def test_binary_agent_publishes_status(binary: Path, tmp_path: Path) -> None:
             proc.kill()
         watcher.close()
         broker.stop()
+
+
+@pytest.mark.slow
+def test_arm64_smoke_under_qemu() -> None:
+    """packaging/arm64-smoke.sh: Debian arm64 Python + PyPI aarch64 wheels under qemu-user."""
+    if os.geteuid() != 0:
+        pytest.fail("arm64-smoke.sh needs root (apt-get, unshare -m); run the suite as root")
+    r = subprocess.run(["bash", str(PKG / "arm64-smoke.sh"), str(ROOT / "build/arm64-smoke")],
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-3000:]
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["machine"] == "aarch64" and result["profile"] == "generic-aarch64"
+    assert result["label"] == "negative" and result["eval_n"] == 40
