@@ -177,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=200, help="single-text runs")
     p.set_defaults(func=cmd_bench)
     for name, module in (("agent", "edge_sentiment.agent.cli"),
-                         ("fleet", "edge_sentiment.fleet.cli")):
+                         ("fleet", "edge_sentiment.fleet.cli"),
+                         ("serve", "edge_sentiment.serve.cli")):
         try:
             import importlib
             importlib.import_module(module).add_parser(sub)
@@ -188,8 +189,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _missing(name: str, module: str) -> Handler:
+    extra = "serve" if name == "serve" else "agent"
+
     def run(args: argparse.Namespace) -> int:
-        raise EdgeSentimentError(f"'{name}' needs {module}: pip install 'edge-sentiment[agent]'")
+        raise EdgeSentimentError(f"'{name}' needs {module}: pip install 'edge-sentiment[{extra}]'")
     return run
 
 

@@ -1,0 +1,142 @@
+"""``edge-sentiment fleet exporter``: every device's MQTT status and metrics as Prometheus metrics.
+
+Subscribes to ``<prefix>/devices/+/{status,metrics,update,alerts}`` and serves the latest
+figures per device on ``/metrics`` (needs ``prometheus-client``, from the ``serve`` extra).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class FleetState:
+    """The latest message of each kind per device, plus update and alert counters."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.status: dict[str, dict[str, Any]] = {}
+        self.metrics: dict[str, dict[str, Any]] = {}
+        self.updates: dict[tuple[str, str, str], int] = {}
+        self.alerts: dict[tuple[str, str], int] = {}
+
+    def on_message(self, topic: str, payload: bytes) -> None:
+        parts = topic.split("/")
+        if len(parts) < 3:
+            return
+        device, kind = parts[-2], parts[-1]
+        try:
+            body = json.loads(payload)
+        except ValueError:
+            log.warning("ignoring non-JSON message on %s", topic)
+            return
+        if not isinstance(body, dict):
+            return
+        with self.lock:
+            if kind == "status":
+                self.status[device] = body
+            elif kind == "metrics":
+                self.metrics[device] = body
+            elif kind == "update":
+                key = (device, str(body.get("event")), str(body.get("reason", "")))
+                self.updates[key] = self.updates.get(key, 0) + 1
+            elif kind == "alerts":
+                akey = (device, str(body.get("alert")))
+                self.alerts[akey] = self.alerts.get(akey, 0) + 1
+
+
+class FleetCollector:
+    def __init__(self, state: FleetState) -> None:
+        self.state = state
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        s = self.state
+        online = GaugeMetricFamily("edge_fleet_device_online", "1 if the device is online",
+                                   labels=["device"])
+        model = GaugeMetricFamily("edge_fleet_model_info", "model per device",
+                                  labels=["device", "model_version", "backend", "profile"])
+        gauges: dict[str, tuple[Any, Callable[[dict[str, Any]], Any]]] = {
+            "p95": (GaugeMetricFamily("edge_fleet_latency_p95_ms", "p95 latency, last window",
+                                      labels=["device"]), lambda m: (m.get("latency_ms") or {}).get("p95")),
+            "thr": (GaugeMetricFamily("edge_fleet_throughput_per_s", "texts per second",
+                                      labels=["device"]), lambda m: m.get("throughput_per_s")),
+            "psi": (GaugeMetricFamily("edge_fleet_drift_class_psi", "class-mix PSI",
+                                      labels=["device"]), lambda m: (m.get("drift") or {}).get("class_psi")),
+            "err": (GaugeMetricFamily("edge_fleet_errors", "errors in the last window",
+                                      labels=["device"]), lambda m: m.get("errors")),
+            "cnt": (GaugeMetricFamily("edge_fleet_predictions", "predictions in the last window",
+                                      labels=["device"]), lambda m: m.get("count")),
+        }
+        mix = GaugeMetricFamily("edge_fleet_class_share", "class share, last window",
+                                labels=["device", "label"])
+        updates = CounterMetricFamily("edge_fleet_update_events", "update events",
+                                      labels=["device", "event", "reason"])
+        alerts = CounterMetricFamily("edge_fleet_alerts", "alerts", labels=["device", "alert"])
+        with s.lock:
+            for dev, st in s.status.items():
+                online.add_metric([dev], 1.0 if st.get("state") == "online" else 0.0)
+                model.add_metric([dev, str(st.get("model_version")), str(st.get("backend")),
+                                  str(st.get("profile"))], 1.0)
+            for dev, m in s.metrics.items():
+                for fam, get in gauges.values():
+                    value = get(m)
+                    if isinstance(value, (int, float)):
+                        fam.add_metric([dev], float(value))
+                total = sum((m.get("labels") or {}).values()) or 0
+                for label, n in (m.get("labels") or {}).items():
+                    if total:
+                        mix.add_metric([dev, label], n / total)
+            for (dev, event, reason), n in s.updates.items():
+                updates.add_metric([dev, event, reason], n)
+            for (dev, alert), n in s.alerts.items():
+                alerts.add_metric([dev, alert], n)
+        yield from (online, model, mix, updates, alerts, *(f for f, _ in gauges.values()))
+
+
+def add_parser(fs: Any, broker_args: Callable[[argparse.ArgumentParser], None]) -> None:
+    p = fs.add_parser("exporter", help="Prometheus exporter of every device's metrics")
+    broker_args(p)
+    p.add_argument("--port", type=int, default=9108)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--run-for", type=float, help="stop after this many seconds")
+    p.set_defaults(func=run)
+
+
+def start(broker: Any, prefix: str, port: int, host: str = "127.0.0.1") -> tuple[Any, Any, Any]:
+    """Subscribe and serve; returns (mqtt client, http server, state)."""
+    from prometheus_client import CollectorRegistry, start_http_server
+
+    from .ops import _connect
+
+    state = FleetState()
+    registry = CollectorRegistry()
+    registry.register(FleetCollector(state))  # type: ignore[arg-type]
+    server, _ = start_http_server(port, addr=host, registry=registry)
+    client = _connect(broker)
+    client.on_message = lambda c, u, msg: state.on_message(msg.topic, msg.payload)
+    client.subscribe([(f"{prefix}/devices/+/{k}", 1) for k in ("status", "metrics", "update", "alerts")])
+    return client, server, state
+
+
+def run(args: argparse.Namespace) -> int:
+    from .cli import _settings
+
+    client, server, _ = start(_settings(args), args.prefix, args.port, args.host)
+    done = threading.Event()
+    import signal
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait(args.run_for)
+    client.disconnect()
+    client.loop_stop()
+    server.shutdown()
+    return 0

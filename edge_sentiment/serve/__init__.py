@@ -1,0 +1,1 @@
+"""The local REST API over the classifier (``pip install 'edge-sentiment[serve]'``)."""

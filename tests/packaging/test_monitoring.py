@@ -1,0 +1,91 @@
+"""Prometheus alert rules (promtool), the Grafana dashboard, and the fleet exporter fed by a
+real agent through a real Mosquitto; the agent's on-device drift alert."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from edge_sentiment import SentimentClassifier
+from edge_sentiment.agent import Agent, AgentConfig
+from edge_sentiment.agent.transport import BrokerSettings
+from edge_sentiment.fleet.exporter import start
+from edge_sentiment.slots import SlotStore
+from tests.edge_sentiment.agent.conftest import PREFIX, Watcher, make_broker
+
+ROOT = Path(__file__).parents[2]
+PROM = ROOT / "packaging" / "prometheus"
+
+
+def _promtool() -> str:
+    tool = shutil.which("promtool")
+    if tool is None:
+        pytest.fail("promtool not installed: apt-get install -y prometheus")
+    return tool
+
+
+def test_alert_rules_check_and_unit_tests() -> None:
+    tool = _promtool()
+    for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
+        r = subprocess.run([tool, *args], cwd=PROM, capture_output=True, text=True, check=False)
+        assert r.returncode == 0, r.stdout + r.stderr
+    text = (PROM / "alerts.yml").read_text()
+    for name in ("DeviceOffline", "LatencyOverSLO", "Drift", "UpdateRolledBack"):
+        assert f"EdgeSentiment{name}" in text
+
+
+def test_dashboard_has_every_panel() -> None:
+    dash = json.loads((ROOT / "packaging/grafana/edge-sentiment-fleet.json").read_text())
+    exprs = " ".join(t["expr"] for p in dash["panels"] for t in p["targets"])
+    for metric in ("edge_fleet_device_online", "edge_fleet_model_info", "edge_fleet_latency_p95_ms",
+                   "edge_fleet_throughput_per_s", "edge_fleet_class_share", "edge_fleet_drift_class_psi",
+                   "edge_fleet_errors", "edge_fleet_update_events"):
+        assert metric in exprs, metric
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_exporter_shows_agent_metrics_and_alerts(tmp_path: Path) -> None:
+    broker = make_broker(tmp_path)
+    broker.start()
+    state = tmp_path / "state"
+    SlotStore(state).ensure(ROOT / "tests/fixtures/tiny_bundle")
+    clf = SentimentClassifier.load(state / "current", runtime="onnx")
+    agent = Agent(clf, AgentConfig(broker=broker.url, device_id="exp-1", state_dir=state,
+                                   runtime="onnx", metrics_interval_s=0.5, alert_psi=0.0001))
+    port = _port()
+    client, server, _ = start(BrokerSettings(broker.url), PREFIX, port)
+    watcher = Watcher(broker)
+    agent.start()
+    try:
+        clf.classify(["great product"] * 25)
+        alert = watcher.wait_for(lambda t, b: t.endswith("exp-1/alerts"))
+        assert alert["alert"] in ("class_psi", "confidence_psi") and alert["value"] > 0.0001
+        watcher.wait_for(lambda t, b: t.endswith("exp-1/metrics") and b["count"] == 25)
+        body = ""
+        for _ in range(50):
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+            if 'edge_fleet_predictions{device="exp-1"} 25.0' in body:
+                break
+            __import__("time").sleep(0.1)
+        assert 'edge_fleet_device_online{device="exp-1"} 1.0' in body
+        assert 'edge_fleet_predictions{device="exp-1"} 25.0' in body
+        assert 'edge_fleet_model_info{backend="onnx",device="exp-1"' in body
+        assert "edge_fleet_latency_p95_ms" in body and "edge_fleet_alerts" in body
+    finally:
+        agent.stop()
+        watcher.close()
+        client.disconnect()
+        client.loop_stop()
+        server.shutdown()
+        broker.stop()
