@@ -86,7 +86,8 @@ def _load(name: str, build: Path) -> tuple[Any, int]:
         return SentimentClassifier.load(runtime="onnx"), size(b / "student.int8.onnx", b / "tokenizer.json")
     if name == "student int8 TFLite":
         b = default_bundle_path()
-        return SentimentClassifier.load(runtime="tflite"), size(b / "student.int8.tflite", b / "tokenizer.json")
+        files = (b / "student.int8.tflite", b / "tokenizer.json")
+        return SentimentClassifier.load(runtime="tflite"), size(*files)
     if name == "teacher ONNX fp32":
         return SentimentClassifier.load(eb / "teacher-fp32", runtime="onnx"), size(
             *(eb / "teacher-fp32").glob("*.onnx"))
