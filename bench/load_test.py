@@ -55,13 +55,16 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=60)
     ap.add_argument("--connections", type=int, default=8)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--server-threads", type=int, default=1,
+                    help="inference threads of the server (wrk and uvicorn need the other core)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk", file=sys.stderr)
         return 2
     port = _port()
-    server = subprocess.Popen([sys.executable, "-m", "edge_sentiment", "serve", "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "edge_sentiment", "serve", "--port", str(port),
+                               "--threads", str(args.server_threads)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
@@ -79,7 +82,8 @@ def main() -> int:
         server.terminate()
         server.wait(10)
     result = {"seconds": args.seconds, "connections": args.connections, **parse_wrk(out),
-              "server": "edge-sentiment serve (1 uvicorn worker, default bundle, ONNX int8)",
+              "server": f"edge-sentiment serve (1 uvicorn worker, default bundle, ONNX int8, "
+                        f"{args.server_threads} inference thread(s))",
               "client": f"wrk -t{args.threads} -c{args.connections} (second process, loopback)"}
     print(json.dumps(result))
     if args.out:

@@ -14,7 +14,7 @@ python3 -m venv "$work/venv"
 # shellcheck disable=SC1091
 . "$work/venv/bin/activate"
 pip install --quiet --upgrade pip
-pip install --quiet "${root}[tflite,agent,package]"
+pip install --quiet "${root}[tflite,agent,serve,package]"
 
 glibc="$(getconf GNU_LIBC_VERSION | awk '{print $2}')"
 # Targets: Raspberry Pi OS bookworm (glibc 2.36) and Ubuntu 22.04 on Jetson (glibc 2.35).

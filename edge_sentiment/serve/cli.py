@@ -20,6 +20,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--state-dir", type=Path,
                    help="serve the agent's current slot and hot-swap when it changes")
     p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "tflite"])
+    p.add_argument("--threads", type=int, help="inference threads (default: profile)")
     p.add_argument("--max-batch", type=int, default=64)
     p.add_argument("--max-chars", type=int, default=20_000)
     p.set_defaults(func=run)
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
         if not token:
             raise ConfigError(f"--token-file {args.token_file} is empty")
     source = args.state_dir / "current" if args.state_dir else args.bundle
-    clf = SentimentClassifier.load(source, runtime=args.runtime)
+    clf = SentimentClassifier.load(source, runtime=args.runtime, threads=args.threads)
     stop = threading.Event()
     if args.state_dir:
         threading.Thread(target=watch_slots, args=(clf, args.state_dir / "current", args.runtime, stop),

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -95,6 +96,34 @@ def test_binary_subcommands_and_exit_codes(binary: Path) -> None:
     assert _run(binary, "bogus").returncode == 2
     assert sorted(p.name for p in binary.parent.iterdir()) == ["edge-sentiment"], \
         "the binary writes nothing next to itself"
+
+
+@pytest.mark.slow
+def test_binary_serves_http(binary: Path) -> None:
+    import socket
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([str(binary), "serve", "--port", str(port)], cwd=binary.parent,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(150):
+            try:
+                url = f"http://127.0.0.1:{port}/readyz"
+                ready = json.loads(urllib.request.urlopen(url, timeout=1).read())
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise AssertionError("binary serve did not come up")
+        assert ready["model_version"] == "1.0.0"
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
+        assert "/v1/classify" in page
+    finally:
+        proc.terminate()
+        proc.wait(10)
 
 
 @pytest.mark.slow
