@@ -11,7 +11,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -80,24 +80,25 @@ def batches(tok: Tokenizer, texts: list[str], batch: int, shuffle_seed: int | No
         yield group, ids, mask
 
 
-def fine_tune(model: nn.Module, tok: Tokenizer, texts: list[str], labels: list[int], *,
-              epochs: float, batch: int, lr: float, seed: int, progress: bool = True) -> None:
-    """Cross-entropy fine-tuning with AdamW and linear warm-up/decay."""
+def train_steps(model: nn.Module, tok: Tokenizer, texts: list[str], *, epochs: float, batch: int,
+                lr: float, seed: int, warmup_div: int, desc: str,
+                loss_of: Callable[[list[int], torch.Tensor], torch.Tensor],
+                progress: bool = True) -> float:
+    """AdamW with linear warm-up (total // warmup_div steps) and decay, gradient clipping at 1,
+    length-bucketed batches; ``loss_of(indices, logits)``. Returns the seconds it took."""
     from tqdm import tqdm
 
     torch.manual_seed(seed)
-    steps_per_epoch = (len(texts) + batch - 1) // batch
-    total = max(1, int(steps_per_epoch * epochs))
+    total = max(1, int((len(texts) + batch - 1) // batch * epochs))
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, total // 10)) * max(0.0, 1 - s / total))
-    y = torch.tensor(labels)
+        opt, lambda s: min(1.0, (s + 1) / max(1, total // warmup_div)) * max(0.0, 1 - s / total))
     model.train()
     step, t0 = 0, time.time()
-    bar = tqdm(total=total, desc="teacher fine-tune", disable=not progress)
+    bar = tqdm(total=total, desc=desc, disable=not progress)
     while step < total:
         for group, ids, mask in batches(tok, texts, batch, shuffle_seed=seed + step):
-            loss = nn.functional.cross_entropy(model(ids, mask), y[group])
+            loss = loss_of(group, model(ids, mask))
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -110,7 +111,17 @@ def fine_tune(model: nn.Module, tok: Tokenizer, texts: list[str], labels: list[i
                 break
     bar.close()
     model.eval()
-    log.info("fine-tuned %d steps in %.0f s", total, time.time() - t0)
+    return time.time() - t0
+
+
+def fine_tune(model: nn.Module, tok: Tokenizer, texts: list[str], labels: list[int], *,
+              epochs: float, batch: int, lr: float, seed: int, progress: bool = True) -> None:
+    """Cross-entropy fine-tuning of the teacher."""
+    y = torch.tensor(labels)
+    seconds = train_steps(model, tok, texts, epochs=epochs, batch=batch, lr=lr, seed=seed,
+                          warmup_div=10, desc="teacher fine-tune", progress=progress,
+                          loss_of=lambda group, logits: nn.functional.cross_entropy(logits, y[group]))
+    log.info("fine-tuned in %.0f s", seconds)
 
 
 @torch.no_grad()
