@@ -36,7 +36,6 @@ class AgentConfig(BaseModel):
     password: str | None = None
     password_file: Path | None = None
     metrics_interval_s: float = Field(60.0, gt=0)
-    status_interval_s: float = Field(300.0, gt=0)
     keepalive_s: int = Field(30, ge=5)
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(60.0, gt=0)
