@@ -18,6 +18,7 @@ import numpy as np
 
 from edge_sentiment.backends import BackendOptions, backend_module
 from edge_sentiment.bundle import artifact_for, open_bundle, sha256_file, write_manifest
+from edge_sentiment.classifier import predict_probs
 from edge_sentiment.manifest import Artifact, Golden, Manifest, TokenizerSpec
 from edge_sentiment.metrics import histogram
 from edge_sentiment.tokenize import TextEncoder
@@ -29,12 +30,8 @@ def _probs(encoder: TextEncoder, art_path: Path, art: Artifact, texts: list[str]
     module = backend_module(art.runtime)
     provider = "CPUExecutionProvider" if art.runtime == "onnx" else "xnnpack"
     backend = module.create(art_path, BackendOptions(provider, 2, art.fixed_length))
-    rows = []
-    for start in range(0, len(texts), 64):
-        enc = encoder.encode(texts[start:start + 64], pad_to=backend.fixed_length)
-        logits = backend.run(enc.input_ids, enc.attention_mask)
-        z = np.exp(logits - logits.max(axis=1, keepdims=True))
-        rows.append(z / z.sum(axis=1, keepdims=True))
+    rows = [predict_probs(encoder, backend, texts[start:start + 64])[0]
+            for start in range(0, len(texts), 64)]
     backend.close()
     return np.concatenate(rows)
 

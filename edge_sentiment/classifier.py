@@ -32,7 +32,7 @@ from .hardware import (
 )
 from .hardware.detect import HardwareFacts
 from .metrics import MetricsRecorder
-from .tokenize import TextEncoder, check_text
+from .tokenize import Encoded, TextEncoder, check_text
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,16 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return out
 
 
-def _predict(engine: _Engine, texts: list[str]) -> tuple[list[Prediction], list[int], list[float]]:
-    enc = engine.encoder.encode(texts, pad_to=engine.backend.fixed_length)
-    probs = _softmax(engine.backend.run(enc.input_ids, enc.attention_mask))
-    labels = engine.bundle.manifest.labels
+def predict_probs(encoder: TextEncoder, backend: backends.Backend,
+                  texts: list[str]) -> tuple[np.ndarray, Encoded]:
+    """Tokenize, run and softmax one batch: probabilities [batch, labels] and the encoding."""
+    enc = encoder.encode(texts, pad_to=backend.fixed_length)
+    return _softmax(backend.run(enc.input_ids, enc.attention_mask)), enc
+
+
+def _predict(encoder: TextEncoder, backend: backends.Backend, labels: tuple[str, ...],
+             texts: list[str]) -> tuple[list[Prediction], list[int], list[float]]:
+    probs, enc = predict_probs(encoder, backend, texts)
     preds = []
     for row in probs:
         best = int(row.argmax())
@@ -95,11 +101,10 @@ def _predict(engine: _Engine, texts: list[str]) -> tuple[list[Prediction], list[
 def self_test(bundle: Bundle, encoder: TextEncoder, backend: backends.Backend) -> None:
     """Warm up, then reproduce the golden examples or raise SelfTestError."""
     manifest = bundle.manifest
-    dummy = _Engine(bundle, encoder, backend, None)  # type: ignore[arg-type]
-    _predict(dummy, ["warm up"])
+    predict_probs(encoder, backend, ["warm up"])
     if not manifest.golden:
         return
-    preds, _, _ = _predict(dummy, [g.text for g in manifest.golden])
+    preds, _, _ = _predict(encoder, backend, manifest.labels, [g.text for g in manifest.golden])
     for gold, pred in zip(manifest.golden, preds):
         drift = max(abs(pred.scores[k] - v) for k, v in gold.scores.items() if k in pred.scores)
         if pred.label != gold.label or drift > manifest.golden_tolerance:
@@ -188,7 +193,8 @@ class SentimentClassifier:
             chunk = clean[start:start + MAX_BATCH]
             t0 = time.perf_counter()
             try:
-                preds, lengths, unknown = _predict(engine, chunk)
+                preds, lengths, unknown = _predict(engine.encoder, engine.backend,
+                                                   engine.bundle.manifest.labels, chunk)
             except EdgeSentimentError:
                 self.metrics.record_error()
                 raise

@@ -81,16 +81,22 @@ class AgentConfig(BaseModel):
 
     @property
     def host(self) -> str:
-        return urlparse(self.broker).hostname or ""
+        return broker_address(self.broker)[0]
 
     @property
     def port(self) -> int:
-        url = urlparse(self.broker)
-        return url.port or (8883 if url.scheme == "mqtts" else 1883)
+        return broker_address(self.broker)[1]
 
     @property
     def tls(self) -> bool:
-        return urlparse(self.broker).scheme == "mqtts"
+        return broker_address(self.broker)[2]
+
+
+def broker_address(url: str) -> tuple[str, int, bool]:
+    """(host, port, tls) of an mqtt:// or mqtts:// URL; the port defaults to 1883 / 8883."""
+    parsed = urlparse(url)
+    tls = parsed.scheme == "mqtts"
+    return parsed.hostname or "", parsed.port or (8883 if tls else 1883), tls
 
 
 def _errors(exc: ValidationError, source: str) -> ConfigError:

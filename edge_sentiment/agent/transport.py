@@ -12,10 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from ..errors import missing_extra
-from .config import AgentConfig, read_password
+from .config import AgentConfig, broker_address, read_password
 from .outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -43,12 +42,11 @@ class BrokerSettings:
 
     @property
     def host(self) -> str:
-        return urlparse(self.url).hostname or ""
+        return broker_address(self.url)[0]
 
     @property
     def port(self) -> int:
-        url = urlparse(self.url)
-        return url.port or (8883 if url.scheme == "mqtts" else 1883)
+        return broker_address(self.url)[1]
 
 
 def settings_from(cfg: AgentConfig) -> BrokerSettings:
@@ -63,7 +61,7 @@ def make_client(b: BrokerSettings, client_id: str, will: tuple[str, bytes] | Non
                          clean_session=True, reconnect_on_failure=False)
     if b.username:
         client.username_pw_set(b.username, b.password)
-    if urlparse(b.url).scheme == "mqtts":
+    if broker_address(b.url)[2]:
         client.tls_set(ca_certs=str(b.tls_ca) if b.tls_ca else None,
                        certfile=str(b.tls_cert) if b.tls_cert else None,
                        keyfile=str(b.tls_key) if b.tls_key else None,
@@ -126,14 +124,8 @@ class Link:
             if not self._stop.is_set():
                 self._backoff("connection lost")
 
-    def stop(self, final: tuple[str, bytes] | None = None, timeout: float = 5.0) -> None:
-        """Publish ``final`` (retained) if connected, then disconnect."""
-        if final and self.connected.is_set():
-            info = self.client.publish(final[0], final[1], qos=1, retain=True)
-            try:
-                info.wait_for_publish(timeout)
-            except (RuntimeError, ValueError):
-                pass
+    def stop(self, timeout: float = 5.0) -> None:
+        """Disconnect and end both threads."""
         self._stop.set()
         self._wake.set()
         self.client.disconnect()

@@ -19,7 +19,7 @@ from typing import Any
 
 from .. import __version__
 from ..classifier import SentimentClassifier
-from ..errors import EdgeSentimentError, UpdateError
+from ..errors import UpdateError
 from ..release import Release, Trust, check_release, parse_trust, rotate_trust, verify_signatures
 from ..slots import SlotStore, write_json_atomic
 from .config import AgentConfig
@@ -209,10 +209,6 @@ class Updater:
             self.report("rolled_back", {"version": rel.version, "reason": exc.reason,
                                         "detail": exc.detail,
                                         "current": self.slots.current_version()})
-            return
-        except EdgeSentimentError as exc:  # pragma: no cover - defensive
-            self._drop()
-            self.report("rolled_back", {"version": rel.version, "reason": "error", "detail": str(exc)})
             return
         self._drop()
         self.on_new_model(fresh)

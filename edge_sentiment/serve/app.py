@@ -65,6 +65,7 @@ def create_app(clf: SentimentClassifier, token: str | None = None,
                   description="Offline sentiment classification on this device.")
     m = _Metrics()
     app.state.clf = clf
+    page_html = (resources.files("edge_sentiment.serve") / "index.html").read_text(encoding="utf-8")
 
     def auth(request: Request) -> None:
         if token is None:
@@ -127,7 +128,7 @@ def create_app(clf: SentimentClassifier, token: str | None = None,
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return (resources.files("edge_sentiment.serve") / "index.html").read_text(encoding="utf-8")
+        return page_html
 
     return app
 
