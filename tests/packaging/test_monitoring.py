@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import urllib.request
 from pathlib import Path
@@ -18,6 +17,7 @@ from edge_sentiment.agent.transport import BrokerSettings
 from edge_sentiment.fleet.exporter import start
 from edge_sentiment.slots import SlotStore
 from tests.edge_sentiment.agent.conftest import PREFIX, Watcher, make_broker
+from tests.helpers import free_port
 
 ROOT = Path(__file__).parents[2]
 PROM = ROOT / "packaging" / "prometheus"
@@ -49,12 +49,6 @@ def test_dashboard_has_every_panel() -> None:
         assert metric in exprs, metric
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_exporter_shows_agent_metrics_and_alerts(tmp_path: Path) -> None:
     broker = make_broker(tmp_path)
     broker.start()
@@ -63,7 +57,7 @@ def test_exporter_shows_agent_metrics_and_alerts(tmp_path: Path) -> None:
     clf = SentimentClassifier.load(state / "current", runtime="onnx")
     agent = Agent(clf, AgentConfig(broker=broker.url, device_id="exp-1", state_dir=state,
                                    runtime="onnx", metrics_interval_s=0.5, alert_psi=0.0001))
-    port = _port()
+    port = free_port()
     client, server, _ = start(BrokerSettings(broker.url), PREFIX, port)
     watcher = Watcher(broker)
     agent.start()

@@ -7,10 +7,11 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port, wait_http
 
 ROOT = Path(__file__).parents[2]
 PKG = ROOT / "packaging"
@@ -100,24 +101,13 @@ def test_binary_subcommands_and_exit_codes(binary: Path) -> None:
 
 @pytest.mark.slow
 def test_binary_serves_http(binary: Path) -> None:
-    import socket
     import urllib.request
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     proc = subprocess.Popen([str(binary), "serve", "--port", str(port)], cwd=binary.parent,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        for _ in range(150):
-            try:
-                url = f"http://127.0.0.1:{port}/readyz"
-                ready = json.loads(urllib.request.urlopen(url, timeout=1).read())
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise AssertionError("binary serve did not come up")
+        ready = json.loads(wait_http(f"http://127.0.0.1:{port}/readyz", proc))
         assert ready["model_version"] == "1.0.0"
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
         assert "/v1/classify" in page

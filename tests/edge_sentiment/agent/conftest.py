@@ -18,13 +18,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
+from tests.helpers import free_port
+
 PREFIX = "edge-sentiment"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -16,6 +14,7 @@ from fastapi.testclient import TestClient
 
 from edge_sentiment import SentimentClassifier
 from edge_sentiment.serve.app import Limits, create_app
+from tests.helpers import free_port, wait_http
 
 TINY = Path(__file__).parents[2] / "fixtures" / "tiny_bundle"
 
@@ -110,29 +109,15 @@ def test_hot_swap_without_failed_requests(clf: SentimentClassifier) -> None:
     assert not failures
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_cli_real_process(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     (tmp_path / "token").write_text("tok\n")
     proc = subprocess.Popen([sys.executable, "-m", "edge_sentiment", "serve", "--port", str(port),
                              "--bundle", str(TINY), "--token-file", str(tmp_path / "token")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1)
-                break
-            except OSError:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise AssertionError(proc.stderr.read() if proc.stderr else "no start") from None
-                time.sleep(0.2)
+        wait_http(base + "/healthz", proc)
         req = urllib.request.Request(base + "/v1/classify", data=b'{"text": "nice"}',
                                      headers={"Content-Type": "application/json"})
         with pytest.raises(urllib.error.HTTPError) as exc:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.helpers import free_port, wait_http
 
 TINY = Path(__file__).parents[2] / "fixtures" / "tiny_bundle"
 
@@ -24,21 +23,14 @@ def _chromium() -> str:
 
 def test_page_classifies_in_headless_chromium(tmp_path: Path) -> None:
     browser = _chromium()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "edge_sentiment", "serve", "--port", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/?q=The%20battery%20died%20after%20two%20days"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=8000",
              f"--user-data-dir={tmp_path / 'profile'}"]
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
+        wait_http(f"http://127.0.0.1:{port}/readyz", server)
         dom = subprocess.run([browser, *flags, "--dump-dom", url], capture_output=True, text=True,
                              timeout=90, check=False).stdout
         shot = tmp_path / "page.png"
