@@ -22,8 +22,8 @@ from edge_sentiment.bundle import pack_bundle
 
 from . import report
 from .bundle_writer import update_manifest, write_bundle
-from .config import BuildConfig
-from .data import LABELS, Example, eval_splits, load_mixture, load_split, load_unlabeled
+from .config import TFLITE_QUANT_MODES, BuildConfig
+from .data import LABELS, Example, binary_sources, eval_splits, load_mixture, load_split, load_unlabeled
 from .distill import distill
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_tflite
 from .model import Student, StudentConfig, init_from_teacher
@@ -62,6 +62,10 @@ class Build:
         t = self.cfg.teacher
         return load_mixture(self.data, t.sources, "train", self.cfg.seed, t.max_examples or None)
 
+    def binary_rows(self, rows: list[Example]) -> list[bool]:
+        binary = binary_sources(self.data, self.cfg.teacher.sources)
+        return [e.source in binary for e in rows]
+
     def transfer_set(self) -> list[Example]:
         extra = load_unlabeled(self.data, self.cfg.distill.unlabeled, self.cfg.seed) \
             if self.cfg.distill.unlabeled else []
@@ -84,10 +88,11 @@ class Build:
         model = Teacher(len(LABELS))
         tok = load_tokenizer(teacher_dir() / "tokenizer.json", self.cfg.max_seq_length)
         fine_tune(model, tok, [e.text for e in train], [LABELS.index(e.label) for e in train],
-                  epochs=t.epochs, batch=t.batch, lr=t.lr, seed=self.cfg.seed)
+                  self.binary_rows(train), epochs=t.epochs, batch=t.batch, lr=t.lr, seed=self.cfg.seed)
         (self.out / "teacher").mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), self.out / "teacher" / "teacher.pt")
-        return {"examples": len(train)}
+        return {"examples": len(train),
+                "binary_sources": sorted(binary_sources(self.data, t.sources))}
 
     def load_teacher(self) -> Teacher:
         model = Teacher(len(LABELS))
@@ -123,8 +128,9 @@ class Build:
         seconds = distill(
             model, tok, [e.text for e in transfer],
             [LABELS.index(e.label) if e.label else -1 for e in transfer],
-            np.load(self.out / "teacher" / "soft_logits.npy"), epochs=d.epochs, batch=d.batch,
-            lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=self.cfg.seed, desc=s.name)
+            self.binary_rows(transfer), np.load(self.out / "teacher" / "soft_logits.npy"),
+            epochs=d.epochs, batch=d.batch, lr=d.lr, temperature=d.temperature, alpha=d.alpha,
+            seed=self.cfg.seed, desc=s.name)
         folder = self.out / "students" / s.name
         folder.mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), folder / "student.pt")
@@ -159,6 +165,8 @@ class Build:
         return max(fitting, key=lambda r: r["dev_macro_f1"])
 
     def tflite(self, name: str) -> dict[str, Any]:
+        """int8 TFLite; with ``tflite_quant = "auto"`` both schemes are made and the one whose
+        dev predictions agree more with the ONNX int8 artifact is kept (chosen on dev only)."""
         folder = self.out / "students" / name
         idx = [s.name for s in self.cfg.students].index(name)
         s = self.cfg.students[idx]
@@ -168,9 +176,28 @@ class Build:
                                       max_len=self.cfg.max_seq_length, emb_rank=s.emb_rank))
         model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
         export_tflite(model.eval(), folder / "student.fp32.tflite", self.cfg.max_seq_length)
-        quantize_tflite(folder / "student.fp32.tflite", folder / "student.int8.tflite",
-                        self.cfg.tflite_quant)
-        return {"int8_bytes": (folder / "student.int8.tflite").stat().st_size}
+        modes = TFLITE_QUANT_MODES[:2] if self.cfg.tflite_quant == "auto" \
+            else (self.cfg.tflite_quant,)
+        made = {m: quantize_tflite(folder / "student.fp32.tflite",
+                                   folder / f"student.int8.{m}.tflite", m) for m in modes}
+        dev_agreement = self.dev_agreement(name, made) if len(made) > 1 else {}
+        mode = max(dev_agreement, key=lambda m: dev_agreement[m]) if dev_agreement else modes[0]
+        shutil.copyfile(made[mode], folder / "student.int8.tflite")
+        return {"int8_bytes": (folder / "student.int8.tflite").stat().st_size, "mode": mode,
+                "dev_agreement": dev_agreement}
+
+    def dev_agreement(self, name: str, made: dict[str, Path]) -> dict[str, float]:
+        tok = self.out / "vocab" / "tokenizer.json"
+        onnx = report.eval_bundle(self.out / "eval_bundles" / f"cand-{name}", "onnx", self.data,
+                                  self.cfg.eval_limit, splits=("dev",))
+        out = {}
+        for mode, path in made.items():
+            bundle = self.single_bundle(f"tflite-{mode}", path, "tflite", "int8", tok)
+            res = report.eval_bundle(bundle, "tflite", self.data, self.cfg.eval_limit,
+                                     splits=("dev",))
+            out[mode] = report.agreement(onnx, res, split="dev")["all_dev"]
+        log.info("TFLite ONNX dev agreement by quantization: %s", out)
+        return out
 
     def teacher_onnx(self) -> dict[str, Any]:
         folder = self.out / "teacher"
@@ -241,7 +268,7 @@ class Build:
         best = self.chosen(pareto)
         for row in pareto:
             row["chosen"] = row["name"] == best["name"]
-        self.stage("tflite", lambda: self.tflite(best["name"]))
+        tfl = self.stage("tflite", lambda: self.tflite(best["name"]))
         self.stage("teacher_onnx", self.teacher_onnx)
         evals = self.stage("evaluate", lambda: self.evaluate(best["name"]))
         arts = self.artifacts(best["name"])
@@ -249,7 +276,8 @@ class Build:
             {k: arts[k] for k in ("student int8 (ONNX)", "student int8 (TFLite)",
                                   "teacher fp32 (ONNX)", "teacher int8 (ONNX)")},
             self.cfg.speed_runs))
-        return self.final_bundle(best["name"], self.context(best, pareto, evals, spd, t0))
+        ctx = self.context(best, pareto, evals, spd, t0)
+        return self.final_bundle(best["name"], {**ctx, "tflite": tfl})
 
     def context(self, best: dict[str, Any], pareto: list[dict[str, Any]], evals: dict[str, Any],
                 spd: dict[str, Any], t0: float) -> dict[str, Any]:

@@ -48,6 +48,9 @@ class StudentCfg:
     init_from_teacher: bool = True
 
 
+TFLITE_QUANT_MODES = ("dynamic_tensorwise", "weight_only", "auto")
+
+
 @dataclass(frozen=True)
 class BuildConfig:
     name: str
@@ -58,7 +61,7 @@ class BuildConfig:
     vocab: VocabCfg = field(default_factory=VocabCfg)
     seed: int = 13
     max_seq_length: int = 128
-    tflite_quant: str = "dynamic_tensorwise"
+    tflite_quant: str = "dynamic_tensorwise"  # or weight_only, or auto (best dev agreement)
     max_onnx_mb: float = 8.0
     golden_per_label: int = 4
     eval_limit: int = 0  # 0: every row of every dev/test split
@@ -103,8 +106,8 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(bool(cfg.teacher.sources), "[teacher] sources must name at least one data source")
     need(all(w > 0 for w in cfg.teacher.sources.values()), "[teacher] source weights must be > 0")
     need(0 <= cfg.distill.alpha <= 1, "[distill] alpha must be in [0, 1]")
-    need(cfg.tflite_quant in ("dynamic_tensorwise", "weight_only"),
-         "tflite_quant must be dynamic_tensorwise or weight_only")
+    need(cfg.tflite_quant in TFLITE_QUANT_MODES,
+         f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
     for s in cfg.students:
         need(s.hidden % s.heads == 0, f"student {s.name}: hidden must be a multiple of heads")
     names = [s.name for s in cfg.students]

@@ -73,6 +73,13 @@ def load_mixture(data_dir: Path, sources: dict[str, float], split: str, seed: in
     return out[:limit] if limit else out
 
 
+def binary_sources(data_dir: Path, sources: dict[str, float]) -> frozenset[str]:
+    """Sources whose train split has no neutral row (SST-2): their labels say only which
+    polarity wins, so losses compare negative with positive and leave neutral alone."""
+    return frozenset(s for s in sources
+                     if all(e.label != "neutral" for e in load_split(data_dir, s, "train")))
+
+
 def load_unlabeled(data_dir: Path, limit: int | None, seed: int) -> list[Example]:
     rows = read_tsv(data_dir / "unlabeled" / "unlabeled.tsv", labeled=False, source="unlabeled")
     random.Random(seed).shuffle(rows)

@@ -10,16 +10,17 @@ from tokenizers import Tokenizer
 from torch import nn
 
 from .model import Student
-from .teacher import train_steps
+from .teacher import hard_loss, train_steps
 
 log = logging.getLogger(__name__)
 
 
 def distill(student: Student, tok: Tokenizer, texts: list[str], hard: list[int],
-            soft_logits: np.ndarray, *, epochs: float, batch: int, lr: float,
+            binary: list[bool], soft_logits: np.ndarray, *, epochs: float, batch: int, lr: float,
             temperature: float, alpha: float, seed: int, desc: str = "distill") -> float:
-    """Train ``student`` in place; ``hard[i] == -1`` marks unlabelled text. Returns seconds."""
-    y = torch.tensor(hard)
+    """Train ``student`` in place; ``hard[i] == -1`` marks unlabelled text, ``binary[i]`` a
+    row whose label only says negative or positive. Returns seconds."""
+    y, b = torch.tensor(hard), torch.tensor(binary, dtype=torch.bool)
     teacher = torch.tensor(soft_logits)
 
     def loss_of(group: list[int], logits: torch.Tensor) -> torch.Tensor:
@@ -27,7 +28,7 @@ def distill(student: Student, tok: Tokenizer, texts: list[str], hard: list[int],
         kd = nn.functional.kl_div(torch.log_softmax(logits / temperature, dim=-1), t_prob,
                                   reduction="batchmean") * temperature**2
         labelled = y[group] >= 0
-        ce = nn.functional.cross_entropy(logits[labelled], y[group][labelled]) \
+        ce = hard_loss(logits[labelled], y[group][labelled], b[group][labelled]) \
             if labelled.any() else logits.sum() * 0
         return alpha * kd + (1 - alpha) * ce
 

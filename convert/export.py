@@ -59,7 +59,7 @@ def quantize_onnx(fp32: Path, out: Path, per_channel: bool = True) -> Path:
         quantize_dynamic(str(prep), str(out), weight_type=QuantType.QInt8,
                          per_channel=per_channel,
                          op_types_to_quantize=["MatMul", "Gemm", "Gather"],
-                         extra_options={"EnableSubgraph": False})
+                         extra_options={"EnableSubgraph": False, "DefaultTensorType": 1})
     return out
 
 

@@ -16,13 +16,15 @@ from .data import eval_splits
 log = logging.getLogger(__name__)
 
 
-def eval_bundle(bundle: Path, runtime: str, data_dir: Path, limit: int) -> dict[str, Any]:
+def eval_bundle(bundle: Path, runtime: str, data_dir: Path, limit: int,
+                splits: tuple[str, ...] = ("dev", "test")) -> dict[str, Any]:
     """Score one single-artifact bundle on every dev/test split; keep the labels for agreement."""
     from tqdm import tqdm
 
     clf = SentimentClassifier.load(bundle, runtime=runtime)
     results: dict[str, Any] = {}
-    for source, split, path in tqdm(eval_splits(data_dir), desc=f"eval {bundle.name}"):
+    files = [f for f in eval_splits(data_dir) if f[1] in splits]
+    for source, split, path in tqdm(files, desc=f"eval {bundle.name}"):
         texts, gold = read_labeled_tsv(path)
         if limit:
             texts, gold = texts[:limit], gold[:limit]
@@ -123,6 +125,11 @@ def card(ctx: dict[str, Any]) -> str:
     lines += ["", "Macro-recall and per-class precision / recall / F1 are in `evaluation.json`.", "",
               "## Agreement of ONNX int8 and TFLite int8", ""]
     lines += [f"- {k}: {100 * v:.2f}%" for k, v in ctx["agreement"].items()]
+    tfl = ctx.get("tflite", {})
+    if tfl.get("dev_agreement"):
+        lines += ["", "TFLite quantization chosen on dev agreement with ONNX int8: "
+                  + ", ".join(f"{m} {100 * a:.2f}%" for m, a in tfl["dev_agreement"].items())
+                  + f" -> **{tfl['mode']}**."]
     lines += ["", "## Sizes", ""] + [f"- {k}: {v / 1e6:.2f} MB" for k, v in ctx["sizes"].items()]
     lines += ["", "## Speed (single text, tokenization included, same run)", "",
               "| model | p50 ms | p95 ms | batch-32 texts/s |", "|---|---|---|---|"]
@@ -133,7 +140,7 @@ def card(ctx: dict[str, Any]) -> str:
     lines += ["", "## Targets (from the conversion issue), checked by the build", ""]
     lines += [f"- {'met' if ok else '**missed**'}: {what}" for what, ok in targets(ctx)]
     lines += ["", "## Limits", "",
-              "English only. Trained on product reviews, airline tweets, TweetEval and SST; other "
+              "English only. Trained on product reviews, airline tweets and SST; other "
               "domains (medical, legal, code) are untested. Neutral is the hardest class: see the "
               "per-class figures in `evaluation.json`. Texts past 128 tokens are truncated."]
     return "\n".join(lines) + "\n"

@@ -22,6 +22,7 @@ from torch import nn
 from edge_sentiment.errors import missing_extra
 
 log = logging.getLogger(__name__)
+NEUTRAL = 1  # index of "neutral" in convert.data.LABELS
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -114,13 +115,22 @@ def train_steps(model: nn.Module, tok: Tokenizer, texts: list[str], *, epochs: f
     return time.time() - t0
 
 
-def fine_tune(model: nn.Module, tok: Tokenizer, texts: list[str], labels: list[int], *,
-              epochs: float, batch: int, lr: float, seed: int, progress: bool = True) -> None:
-    """Cross-entropy fine-tuning of the teacher."""
-    y = torch.tensor(labels)
+def hard_loss(logits: torch.Tensor, labels: torch.Tensor, binary: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy; rows from a binary source (``binary`` True) compare only negative
+    and positive, so a two-label source never teaches "not neutral"."""
+    masked = logits.masked_fill(binary[:, None] & (torch.arange(logits.shape[1]) == NEUTRAL),
+                                float("-inf"))
+    return nn.functional.cross_entropy(masked, labels)
+
+
+def fine_tune(model: nn.Module, tok: Tokenizer, texts: list[str], labels: list[int],
+              binary: list[bool], *, epochs: float, batch: int, lr: float, seed: int,
+              progress: bool = True) -> None:
+    """Cross-entropy fine-tuning of the teacher (binary rows see a two-way loss)."""
+    y, b = torch.tensor(labels), torch.tensor(binary, dtype=torch.bool)
     seconds = train_steps(model, tok, texts, epochs=epochs, batch=batch, lr=lr, seed=seed,
                           warmup_div=10, desc="teacher fine-tune", progress=progress,
-                          loss_of=lambda group, logits: nn.functional.cross_entropy(logits, y[group]))
+                          loss_of=lambda group, logits: hard_loss(logits, y[group], b[group]))
     log.info("fine-tuned in %.0f s", seconds)
 
 
