@@ -62,6 +62,7 @@ class BuildConfig:
     seed: int = 13
     max_seq_length: int = 128
     tflite_quant: str = "dynamic_tensorwise"  # or weight_only, or auto (best dev agreement)
+    onnx_per_channel: bool = True  # False: per-tensor int8 weights, as TFLite TENSORWISE has
     max_onnx_mb: float = 8.0
     golden_per_label: int = 4
     eval_limit: int = 0  # 0: every row of every dev/test split

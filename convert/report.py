@@ -127,7 +127,8 @@ def card(ctx: dict[str, Any]) -> str:
     lines += [f"- {k}: {100 * v:.2f}%" for k, v in ctx["agreement"].items()]
     tfl = ctx.get("tflite", {})
     if tfl.get("dev_agreement"):
-        lines += ["", "TFLite quantization chosen on dev agreement with ONNX int8: "
+        lines += ["", "TFLite quantization (the faster dynamic int8 unless it agrees with ONNX int8 "
+                  "on fewer than 99% of dev predictions): "
                   + ", ".join(f"{m} {100 * a:.2f}%" for m, a in tfl["dev_agreement"].items())
                   + f" -> **{tfl['mode']}**."]
     lines += ["", "## Sizes", ""] + [f"- {k}: {v / 1e6:.2f} MB" for k, v in ctx["sizes"].items()]

@@ -104,7 +104,9 @@ def create_app(clf: SentimentClassifier, token: str | None = None,
         out = [{"label": p.label, "score": p.score, "scores": p.scores} for p in preds]
         for p in preds:
             m.labels.labels(p.label).inc()
-        return {"prediction": out[0]} if body.text is not None else {"predictions": out}
+        # a JSONResponse skips FastAPI's jsonable_encoder pass over plain dicts and floats
+        return JSONResponse({"prediction": out[0]} if body.text is not None
+                            else {"predictions": out})
 
     @app.get("/v1/info", dependencies=[Depends(auth)])
     def info() -> Any:

@@ -1,0 +1,49 @@
+"""Choices the build makes: the two-way loss for binary sources, binary-source detection, and
+the TFLite quantization pick."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from convert.build import Build
+from convert.data import binary_sources
+from convert.teacher import hard_loss
+
+DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
+
+
+def test_binary_rows_never_push_on_neutral() -> None:
+    logits = torch.tensor([[1.0, 5.0, 0.0], [1.0, 5.0, 0.0]], requires_grad=True)
+    loss = hard_loss(logits, torch.tensor([0, 0]), torch.tensor([True, False]))
+    loss.backward()
+    assert logits.grad is not None
+    assert logits.grad[0, 1].item() == 0.0  # binary row: neutral logit untouched
+    assert logits.grad[1, 1].item() > 0.0  # 3-class row: neutral pushed down
+    two_way = torch.nn.functional.cross_entropy(torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+    three_way = torch.nn.functional.cross_entropy(torch.tensor([[1.0, 5.0, 0.0]]),
+                                                  torch.tensor([0]))
+    assert loss.item() == pytest.approx((two_way.item() + three_way.item()) / 2, rel=1e-5)
+
+
+def test_binary_sources_are_the_ones_without_neutral_train_rows(tmp_path: Path) -> None:
+    for source, labels in {"three": ["negative", "neutral", "positive"],
+                           "two": ["negative", "positive"]}.items():
+        (tmp_path / source).mkdir()
+        rows = "".join(f"text {i}\t{label}\n" for i, label in enumerate(labels))
+        (tmp_path / source / "train.tsv").write_text("text\tlabel\n" + rows)
+    assert binary_sources(tmp_path, {"three": 1.0, "two": 1.0}) == {"two"}
+    assert binary_sources(DATA, {"reviews": 1.0}) == frozenset()
+
+
+@pytest.mark.parametrize("agreement, expected", [
+    ({"dynamic_tensorwise": 0.9923, "weight_only": 0.9928}, "dynamic_tensorwise"),
+    ({"dynamic_tensorwise": 0.9851, "weight_only": 0.9858}, "weight_only"),
+    ({"dynamic_tensorwise": 0.985, "weight_only": 0.995}, "weight_only"),
+    ({}, "dynamic_tensorwise"),
+])
+def test_tflite_pick_prefers_int8_compute_once_it_agrees(agreement: dict[str, float],
+                                                          expected: str) -> None:
+    assert Build.pick_tflite_mode(("dynamic_tensorwise", "weight_only"), agreement) == expected
