@@ -26,3 +26,12 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
                 detail = proc.stderr.read().decode(errors="replace") if proc and proc.stderr else ""
                 raise AssertionError(f"{url} did not answer: {detail[-1000:]}") from None
             time.sleep(0.2)
+
+
+def default_bundle_version() -> str:
+    """The version of the bundle shipped inside the package."""
+    import json
+    from importlib import resources
+
+    manifest = resources.files("edge_sentiment") / "default_bundle" / "manifest.json"
+    return str(json.loads(manifest.read_text(encoding="utf-8"))["version"])

@@ -23,6 +23,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", type=int, help="inference threads (default: profile)")
     p.add_argument("--max-batch", type=int, default=64)
     p.add_argument("--max-chars", type=int, default=20_000)
+    p.add_argument("--no-dynamic-batching", dest="dynamic_batching", action="store_false",
+                   help="run each request alone (default: concurrent requests share a model call)")
     p.set_defaults(func=run)
 
 
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.state_dir:
         threading.Thread(target=watch_slots, args=(clf, args.state_dir / "current", args.runtime, stop),
                          daemon=True).start()
-    app = create_app(clf, token, Limits(args.max_batch, args.max_chars))
+    app = create_app(clf, token, Limits(args.max_batch, args.max_chars, args.dynamic_batching))
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
     stop.set()
     return 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, wait_http
+from tests.helpers import default_bundle_version, free_port, wait_http
 
 ROOT = Path(__file__).parents[2]
 PKG = ROOT / "packaging"
@@ -108,7 +108,7 @@ def test_binary_serves_http(binary: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         ready = json.loads(wait_http(f"http://127.0.0.1:{port}/readyz", proc))
-        assert ready["model_version"] == "1.0.0"
+        assert ready["model_version"] == default_bundle_version()
         page = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read().decode()
         assert "/v1/classify" in page
     finally:
@@ -128,7 +128,7 @@ def test_binary_agent_publishes_status(binary: Path, tmp_path: Path) -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         status = watcher.wait_for(lambda t, b: t.endswith("bin-1/status") and b["state"] == "online")
-        assert status["model_version"] == "1.0.0"
+        assert status["model_version"] == default_bundle_version()
         proc.terminate()
         assert proc.wait(15) == 0
         watcher.wait_for(lambda t, b: t.endswith("bin-1/status") and b["state"] == "stopped")

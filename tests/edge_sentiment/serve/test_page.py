@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, wait_http
+from tests.helpers import default_bundle_version, free_port, wait_http
 
 TINY = Path(__file__).parents[2] / "fixtures" / "tiny_bundle"
 
@@ -40,5 +40,5 @@ def test_page_classifies_in_headless_chromium(tmp_path: Path) -> None:
         server.terminate()
         server.wait(10)
     assert '<b id="label">negative</b>' in dom, dom[-2000:]
-    assert "edge-sentiment-default 1.0.0 on onnx" in dom
+    assert f"edge-sentiment-default {default_bundle_version()} on onnx" in dom
     assert shot.is_file() and shot.stat().st_size > 10_000

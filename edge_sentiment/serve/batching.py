@@ -1,0 +1,83 @@
+"""Dynamic batching on the event loop: requests that arrive together run as one model call.
+
+Inference runs on the event loop (one text is about 0.5 ms, less than a hop to a thread
+pool). While it runs, other requests wait in the socket buffers; when the loop gets them,
+each handler queues its texts and the flush, scheduled with ``call_soon``, runs after every
+handler that became ready in the same loop turn. So no request waits for a timer, and a busy
+server answers several requests with one call. Batching changes scores slightly (padding,
+and int8 activations quantized per batch), never the order or the owner of a result.
+A request whose text is refused does not fail its batch-mates: the batch is retried one
+request at a time, so each gets its own answer or error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ..classifier import Prediction, SentimentClassifier
+
+
+class Batcher:
+    def __init__(self, classifier: Callable[[], SentimentClassifier], max_texts: int = 64) -> None:
+        self._classifier = classifier  # read at each flush, so a hot swap takes effect
+        self._max_texts = max_texts
+        self._pending: list[tuple[list[str], asyncio.Future[list[Prediction]]]] = []
+        self._scheduled = False
+        self.calls = 0  # model calls made; with concurrent requests, fewer than requests
+
+    async def classify(self, texts: list[str]) -> list[Prediction]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[list[Prediction]] = loop.create_future()
+        self._pending.append((texts, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        self._scheduled = False
+        pending, self._pending = self._pending, []
+        group: list[tuple[list[str], asyncio.Future[list[Prediction]]]] = []
+        size = 0
+        for texts, future in pending:
+            if group and size + len(texts) > self._max_texts:
+                self._run(group)
+                group, size = [], 0
+            group.append((texts, future))
+            size += len(texts)
+        if group:
+            self._run(group)
+
+    def _run(self, group: list[tuple[list[str], asyncio.Future[list[Prediction]]]]) -> None:
+        clf = self._classifier()
+        if len(group) > 1:
+            try:
+                self.calls += 1
+                preds = clf.classify([t for texts, _ in group for t in texts])
+            except Exception:  # retried one by one below: errors go to their owner
+                pass
+            else:
+                start = 0
+                for texts, future in group:
+                    _settle(future, preds[start:start + len(texts)])
+                    start += len(texts)
+                return
+        for texts, future in group:
+            try:
+                self.calls += 1
+                result = clf.classify(texts)
+            except Exception as exc:  # handed to the request that sent the text
+                _settle(future, exc)
+            else:
+                _settle(future, result)
+
+
+def _settle(future: asyncio.Future[list[Prediction]], outcome: list[Prediction] | Exception
+            ) -> None:
+    if future.done():  # the client went away and its request was cancelled
+        return
+    if isinstance(outcome, Exception):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
