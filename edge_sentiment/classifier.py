@@ -36,7 +36,7 @@ from .tokenize import Encoded, TextEncoder, check_text
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 256
+MAX_BATCH = 256  # when no profile sets one
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class ClassifierInfo:
     bundle: dict[str, Any]
     rejected: list[dict[str, Any]] = field(default_factory=list)
     load_seconds: float = 0.0
+    max_batch: int = MAX_BATCH  # texts per model call: the profile's runtime.max_batch
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -189,8 +190,9 @@ class SentimentClassifier:
             raise
         engine = self._engine  # one engine for the whole call, even across a swap
         out: list[Prediction] = []
-        for start in range(0, len(clean), MAX_BATCH):
-            chunk = clean[start:start + MAX_BATCH]
+        step = engine.info.max_batch
+        for start in range(0, len(clean), step):
+            chunk = clean[start:start + step]
             t0 = time.perf_counter()
             try:
                 preds, lengths, unknown = _predict(engine.encoder, engine.backend,
@@ -227,7 +229,7 @@ def build_engine(bundle: str | os.PathLike[str] | None, runtime: str, profile: s
         backend=cand.backend, provider=cand.provider, threads=cand.threads,
         precision=cand.artifact.precision, artifact=cand.artifact.file, profile=prof.name,
         reason=cand.reason, bundle=opened.summary(), rejected=rejected,
-        load_seconds=round(time.perf_counter() - t0, 4))
+        load_seconds=round(time.perf_counter() - t0, 4), max_batch=prof.max_batch)
     log.info("loaded %s on %s/%s: %s", opened.manifest.version, cand.backend, cand.provider,
              cand.reason)
     return _Engine(opened, encoder, backend, info)

@@ -17,28 +17,31 @@ from collections.abc import Callable
 
 from ..classifier import Prediction, SentimentClassifier
 
+_Pending = list[tuple[list[str], "asyncio.Future[list[Prediction]]"]]
+
 
 class Batcher:
     def __init__(self, classifier: Callable[[], SentimentClassifier], max_texts: int = 64) -> None:
         self._classifier = classifier  # read at each flush, so a hot swap takes effect
         self._max_texts = max_texts
-        self._pending: list[tuple[list[str], asyncio.Future[list[Prediction]]]] = []
-        self._scheduled = False
+        # One queue per event loop: a loop only batches its own requests (an app may be
+        # driven by several loops in several threads, as Starlette's TestClient does).
+        self._pending: dict[asyncio.AbstractEventLoop, _Pending] = {}
         self.calls = 0  # model calls made; with concurrent requests, fewer than requests
 
     async def classify(self, texts: list[str]) -> list[Prediction]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[list[Prediction]] = loop.create_future()
-        self._pending.append((texts, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._flush)
+        pending = self._pending.get(loop)
+        if pending is None:
+            pending = self._pending[loop] = []
+            loop.call_soon(self._flush, loop)
+        pending.append((texts, future))
         return await future
 
-    def _flush(self) -> None:
-        self._scheduled = False
-        pending, self._pending = self._pending, []
-        group: list[tuple[list[str], asyncio.Future[list[Prediction]]]] = []
+    def _flush(self, loop: asyncio.AbstractEventLoop) -> None:
+        pending = self._pending.pop(loop, [])
+        group: _Pending = []
         size = 0
         for texts, future in pending:
             if group and size + len(texts) > self._max_texts:
@@ -49,7 +52,7 @@ class Batcher:
         if group:
             self._run(group)
 
-    def _run(self, group: list[tuple[list[str], asyncio.Future[list[Prediction]]]]) -> None:
+    def _run(self, group: _Pending) -> None:
         clf = self._classifier()
         if len(group) > 1:
             try:

@@ -129,3 +129,22 @@ def test_metrics_are_recorded(tiny_bundle: Path) -> None:
     assert snap["latency_ms"]["p50"] > 0
     assert snap["drift"]["class_psi"] is not None
     assert clf.metrics.snapshot()["count"] == 0
+
+
+def test_profile_max_batch_splits_model_calls(tiny_bundle: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    clf = SentimentClassifier.load(tiny_bundle, runtime="onnx", profile="raspberry-pi-3")
+    assert clf.info.max_batch == 4 and clf.info.to_json()["max_batch"] == 4
+    backend = clf._engine.backend
+    sizes: list[int] = []
+    real_run = backend.run
+
+    def counting_run(ids, mask):  # type: ignore[no-untyped-def]
+        sizes.append(len(ids))
+        return real_run(ids, mask)
+
+    monkeypatch.setattr(backend, "run", counting_run)
+    texts = [f"text number {i}" for i in range(10)]
+    preds = clf.classify(texts)
+    assert sizes == [4, 4, 2]
+    assert [p.label for p in preds] == [clf.classify(t).label for t in texts]

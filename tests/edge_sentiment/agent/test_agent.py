@@ -238,25 +238,25 @@ def test_cli_quickstart_flags_only(broker: Broker, watcher: Watcher, tmp_path: P
     assert cli("fleet", "keygen", "--out", "rogue").returncode == 0
     assert cli("fleet", "trust", "--out", "trust.json", "keys/release.pub").returncode == 0
     assert cli("fleet", "sign", "--key", "keys/release.key", "--bundle", str(TINY), "--version",
-               "1.0.7", "--channel", "stable", "--out", "rel").returncode == 0
+               "7.0.7", "--channel", "stable", "--out", "rel").returncode == 0
     assert cli("fleet", "publish", "--broker", broker.url, "--release", "rel").returncode == 0
     agent = subprocess.Popen([sys.executable, "-m", "edge_sentiment", "agent", "--broker", broker.url,
                               "--device-id", "dev-a", "--state-dir", "state", "--trust", "trust.json"],
                              cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         (tmp_path / "state").mkdir(exist_ok=True)
-        assert watcher.wait_for(update_event("dev-a", "active"), 40)["version"] == "1.0.7"
-        watcher.wait_for(lambda t, b: t.endswith("dev-a/status") and b.get("model_version") == "1.0.7")
+        assert watcher.wait_for(update_event("dev-a", "active"), 40)["version"] == "7.0.7"
+        watcher.wait_for(lambda t, b: t.endswith("dev-a/status") and b.get("model_version") == "7.0.7")
         status = cli("fleet", "status", "--broker", broker.url, "--json")
         assert status.returncode == 0
         (row,) = json.loads(status.stdout)
-        assert (row["device"], row["online"], row["model_version"]) == ("dev-a", True, "1.0.7")
+        assert (row["device"], row["online"], row["model_version"]) == ("dev-a", True, "7.0.7")
         assert cli("fleet", "sign", "--key", "rogue/release.key", "--bundle", str(TINY), "--version",
-                   "1.0.9", "--out", "rel2").returncode == 0
+                   "7.0.9", "--out", "rel2").returncode == 0
         assert cli("fleet", "publish", "--broker", broker.url, "--release", "rel2").returncode == 0
         rejected = watcher.wait_for(update_event("dev-a", "rejected"))
         assert rejected["reason"] == "unknown_key" and "untrusted key" in rejected["detail"]
     finally:
         agent.terminate()
         agent.wait(10)
-    assert SlotStore(tmp_path / "state").current_version() == "1.0.7"
+    assert SlotStore(tmp_path / "state").current_version() == "7.0.7"
