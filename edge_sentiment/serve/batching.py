@@ -6,8 +6,8 @@ each handler queues its texts and the flush, scheduled with ``call_soon``, runs 
 handler that became ready in the same loop turn. So no request waits for a timer, and a busy
 server answers several requests with one call. Batching changes scores slightly (padding,
 and int8 activations quantized per batch), never the order or the owner of a result.
-A request whose text is refused does not fail its batch-mates: the batch is retried one
-request at a time, so each gets its own answer or error.
+A request whose text is refused does not join a batch: it runs alone and gets its own error,
+so it never fails its batch-mates.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import asyncio
 from collections.abc import Callable
 
 from ..classifier import Prediction, SentimentClassifier
+from ..errors import InputError
+from ..tokenize import check_text
 
 _Pending = list[tuple[list[str], "asyncio.Future[list[Prediction]]"]]
 
@@ -53,27 +55,48 @@ class Batcher:
             self._run(group)
 
     def _run(self, group: _Pending) -> None:
+        """Requests with a refused text run alone (the classifier raises their InputError and
+        counts it once); the rest share one call, whose failure is every member's answer."""
         clf = self._classifier()
-        if len(group) > 1:
-            try:
-                self.calls += 1
-                preds = clf.classify([t for texts, _ in group for t in texts])
-            except Exception:  # retried one by one below: errors go to their owner
-                pass
-            else:
-                start = 0
-                for texts, future in group:
-                    _settle(future, preds[start:start + len(texts)])
-                    start += len(texts)
-                return
+        good: _Pending = []
         for texts, future in group:
-            try:
-                self.calls += 1
-                result = clf.classify(texts)
-            except Exception as exc:  # handed to the request that sent the text
-                _settle(future, exc)
+            if _acceptable(texts):
+                good.append((texts, future))
             else:
-                _settle(future, result)
+                self._alone(clf, texts, future)
+        if len(good) == 1:
+            self._alone(clf, *good[0])
+        elif good:
+            self.calls += 1
+            try:
+                preds = clf.classify([t for texts, _ in good for t in texts])
+            except Exception as exc:  # a model error: the same answer for every member
+                for _, future in good:
+                    _settle(future, exc)
+                return
+            start = 0
+            for texts, future in good:
+                _settle(future, preds[start:start + len(texts)])
+                start += len(texts)
+
+    def _alone(self, clf: SentimentClassifier, texts: list[str],
+               future: asyncio.Future[list[Prediction]]) -> None:
+        self.calls += 1
+        try:
+            result = clf.classify(texts)
+        except Exception as exc:  # handed to the request that sent the text
+            _settle(future, exc)
+        else:
+            _settle(future, result)
+
+
+def _acceptable(texts: list[str]) -> bool:
+    try:
+        for text in texts:
+            check_text(text)
+    except InputError:
+        return False
+    return True
 
 
 def _settle(future: asyncio.Future[list[Prediction]], outcome: list[Prediction] | Exception

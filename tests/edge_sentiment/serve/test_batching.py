@@ -44,7 +44,9 @@ def test_a_bad_text_fails_only_its_own_request(clf: SentimentClassifier) -> None
     app = create_app(clf, None, Limits(max_batch=64))
     bodies: list[dict[str, object]] = [{"text": "fine product"}, {"text": "   "},
                                        {"texts": ["good", "bad"]}]
+    clf.metrics.snapshot()  # start a fresh metrics window
     ok, bad, many = asyncio.run(_post_all(app, bodies))
+    assert clf.metrics.snapshot()["errors"] == 1  # the refused text is counted once
     assert ok.status_code == 200 and ok.json()["prediction"]["label"]
     assert bad.status_code == 422 and bad.json()["error"]["code"] == "bad_text"
     assert many.status_code == 200 and len(many.json()["predictions"]) == 2
