@@ -6,6 +6,7 @@ Each stage writes its result under the out folder and a marker in
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import platform
@@ -22,7 +23,7 @@ from edge_sentiment.bundle import pack_bundle
 
 from . import report
 from .bundle_writer import update_manifest, write_bundle
-from .config import TFLITE_QUANT_MODES, BuildConfig
+from .config import TFLITE_SCHEMES, BuildConfig
 from .data import LABELS, Example, binary_sources, eval_splits, load_mixture, load_split, load_unlabeled
 from .distill import distill
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_tflite
@@ -63,9 +64,13 @@ class Build:
         t = self.cfg.teacher
         return load_mixture(self.data, t.sources, "train", self.cfg.seed, t.max_examples or None)
 
+    @functools.cached_property
+    def binary(self) -> frozenset[str]:
+        """Sources without neutral rows: read once per build, not once per stage."""
+        return binary_sources(self.data, self.cfg.teacher.sources)
+
     def binary_rows(self, rows: list[Example]) -> list[bool]:
-        binary = binary_sources(self.data, self.cfg.teacher.sources)
-        return [e.source in binary for e in rows]
+        return [e.source in self.binary for e in rows]
 
     def transfer_set(self) -> list[Example]:
         extra = load_unlabeled(self.data, self.cfg.distill.unlabeled, self.cfg.seed) \
@@ -93,7 +98,7 @@ class Build:
         (self.out / "teacher").mkdir(parents=True, exist_ok=True)
         torch.save(model.state_dict(), self.out / "teacher" / "teacher.pt")
         return {"examples": len(train),
-                "binary_sources": sorted(binary_sources(self.data, t.sources))}
+                "binary_sources": sorted(self.binary)}
 
     def load_teacher(self) -> Teacher:
         model = Teacher(len(LABELS))
@@ -186,8 +191,7 @@ class Build:
                                       max_len=self.cfg.max_seq_length, emb_rank=s.emb_rank))
         model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
         export_tflite(model.eval(), folder / "student.fp32.tflite", self.cfg.max_seq_length)
-        modes = TFLITE_QUANT_MODES[:2] if self.cfg.tflite_quant == "auto" \
-            else (self.cfg.tflite_quant,)
+        modes = TFLITE_SCHEMES if self.cfg.tflite_quant == "auto" else (self.cfg.tflite_quant,)
         made = {m: quantize_tflite(folder / "student.fp32.tflite",
                                    folder / f"student.int8.{m}.tflite", m) for m in modes}
         dev_agreement = self.dev_agreement(name, made) if len(made) > 1 else {}

@@ -48,7 +48,8 @@ class StudentCfg:
     init_from_teacher: bool = True
 
 
-TFLITE_QUANT_MODES = ("dynamic_tensorwise", "weight_only", "auto")
+TFLITE_SCHEMES = ("dynamic_tensorwise", "weight_only")  # int8 compute first: the faster one
+TFLITE_QUANT_MODES = (*TFLITE_SCHEMES, "auto")
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,10 @@ from torch import nn
 
 from edge_sentiment.errors import missing_extra
 
+from .data import LABELS
+
 log = logging.getLogger(__name__)
-NEUTRAL = 1  # index of "neutral" in convert.data.LABELS
+NEUTRAL = LABELS.index("neutral")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
