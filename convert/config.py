@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from edge_sentiment.errors import ConfigError
 from edge_sentiment.manifest import parse_semver
+from edge_sentiment.tomlfile import read_toml
 
 
 @dataclass(frozen=True)
@@ -117,10 +117,4 @@ def _check(cfg: BuildConfig, source: str) -> None:
 
 
 def load_config(path: Path) -> BuildConfig:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: config not found") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
-    return parse_config(data, path.name)
+    return parse_config(read_toml(path), path.name)

@@ -7,7 +7,6 @@ loader reads the TOML and the password file.
 from __future__ import annotations
 
 import re
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -15,6 +14,7 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
+from ..tomlfile import read_toml
 
 DEFAULT_PREFIX = "edge-sentiment"
 _TOPIC_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -115,14 +115,7 @@ def build_config(values: dict[str, Any], source: str = "config") -> AgentConfig:
 
 def load_config(path: Path | None, overrides: dict[str, Any]) -> AgentConfig:
     """Read ``path`` (optional), apply non-None ``overrides`` (flags), validate."""
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigError(f"{path}: config file not found") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    values = read_toml(path) if path is not None else {}
     values.update({k: v for k, v in overrides.items() if v is not None})
     return build_config(values, str(path) if path else "flags")
 

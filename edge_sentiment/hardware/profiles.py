@@ -7,13 +7,13 @@ A profile says how to recognise a board (``[match]``) and how to run on it
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import ProfileError
+from ..tomlfile import read_toml
 from .detect import HardwareFacts
 
 _MATCH_KEYS = {"arch", "model", "compatible", "jetson", "edgetpu", "cpu_flags"}
@@ -147,13 +147,7 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
 
 
 def load_profile_file(path: Path) -> Profile:
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{path.name}: invalid TOML: {exc}") from exc
-    except OSError as exc:
-        raise ProfileError(f"{path}: cannot read: {exc}") from exc
-    return parse_profile(data, path.name)
+    return parse_profile(read_toml(path, ProfileError, path.name), path.name)
 
 
 def profiles_dir() -> Path:
