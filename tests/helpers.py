@@ -30,8 +30,6 @@ def wait_http(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: fl
 
 def default_bundle_version() -> str:
     """The version of the bundle shipped inside the package."""
-    import json
-    from importlib import resources
+    from edge_sentiment.bundle import open_bundle
 
-    manifest = resources.files("edge_sentiment") / "default_bundle" / "manifest.json"
-    return str(json.loads(manifest.read_text(encoding="utf-8"))["version"])
+    return open_bundle(None).manifest.version
