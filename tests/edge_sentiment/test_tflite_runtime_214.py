@@ -25,7 +25,8 @@ import json, sys
 from pathlib import Path
 from edge_sentiment import SentimentClassifier
 from edge_sentiment.backends import tflite
-texts = [l.rsplit("\\t", 1)[0] for l in Path(sys.argv[1]).read_text().splitlines()[1:] if l]
+from edge_sentiment.evaluate import read_labeled_tsv
+texts, _ = read_labeled_tsv(Path(sys.argv[1]))
 clf = SentimentClassifier.load(runtime="tflite")
 res = clf.classify(texts)
 print(json.dumps({"runtime": tflite.runtime_version(), "backend": clf.info.backend,
