@@ -120,12 +120,17 @@ class Build:
         (self.out / "vocab" / "keep.json").write_text(json.dumps(keep))
         return {"vocab_size": len(keep)}
 
+    def student_config(self, index: int, vocab_size: int) -> StudentConfig:
+        s = self.cfg.students[index]
+        return StudentConfig(vocab_size=vocab_size, hidden=s.hidden, layers=s.layers,
+                             heads=s.heads, intermediate=s.intermediate,
+                             max_len=self.cfg.max_seq_length, emb_rank=s.emb_rank,
+                             head_dim=s.head_dim)
+
     def student(self, index: int) -> dict[str, Any]:
         s, d = self.cfg.students[index], self.cfg.distill
         keep = json.loads((self.out / "vocab" / "keep.json").read_text())
-        scfg = StudentConfig(vocab_size=len(keep), hidden=s.hidden, layers=s.layers, heads=s.heads,
-                             intermediate=s.intermediate, max_len=self.cfg.max_seq_length,
-                             emb_rank=s.emb_rank)
+        scfg = self.student_config(index, len(keep))
         model = Student(scfg)
         if s.init_from_teacher:
             init_from_teacher(model, self.load_teacher().bert, keep)
@@ -159,6 +164,7 @@ class Build:
         return {"name": s.name, "params": sum(p.numel() for p in model.parameters()),
                 "onnx_int8_mb": (folder / "student.int8.onnx").stat().st_size / 1e6,
                 "p50_ms": bench["p50_ms"], "dev_macro_f1": report.mean_macro_f1(dev, "dev", sources),
+                "dev_by_source": report.macro_f1_by_source(dev, "dev", sources),
                 "distill_seconds": round(seconds, 1), "distill_reused": reused,
                 "config": scfg.to_json()}
 
@@ -176,19 +182,35 @@ class Build:
         return out
 
     def chosen(self, pareto: list[dict[str, Any]]) -> dict[str, Any]:
+        """Among the candidates that fit ``max_onnx_mb``: the fastest whose dev macro-F1 is at
+        most ``max_dev_gap`` points behind the teacher's on every source, else the best."""
         fitting = [r for r in pareto if r["onnx_int8_mb"] <= self.cfg.max_onnx_mb] or pareto
+        gap = self.cfg.max_dev_gap
+        close = [r for r in fitting if gap and r["dev_points_behind_teacher"] <= gap]
+        if close:
+            return min(close, key=lambda r: (r["p50_ms"], -r["dev_macro_f1"]))
         return max(fitting, key=lambda r: r["dev_macro_f1"])
+
+    def teacher_dev(self) -> dict[str, float]:
+        """The teacher fp32's dev macro-F1 per 3-class training source: the bar for
+        ``max_dev_gap``."""
+        dev = report.eval_bundle(self.out / "eval_bundles" / "teacher-fp32", "onnx", self.data,
+                                 self.cfg.eval_limit, splits=("dev",))
+        return report.macro_f1_by_source(dev, "dev", list(self.cfg.teacher.sources))
+
+    @staticmethod
+    def points_behind(row: dict[str, Any], teacher: dict[str, float]) -> float:
+        """The student's largest dev macro-F1 gap to the teacher over the sources, in points."""
+        return round(max((100 * (f1 - row["dev_by_source"][src]) for src, f1 in teacher.items()),
+                         default=0.0), 2)
 
     def tflite(self, name: str) -> dict[str, Any]:
         """int8 TFLite; with ``tflite_quant = "auto"`` both schemes are made and scored against
         the ONNX int8 artifact on dev (see ``pick_tflite_mode``)."""
         folder = self.out / "students" / name
         idx = [s.name for s in self.cfg.students].index(name)
-        s = self.cfg.students[idx]
         keep = json.loads((self.out / "vocab" / "keep.json").read_text())
-        model = Student(StudentConfig(vocab_size=len(keep), hidden=s.hidden, layers=s.layers,
-                                      heads=s.heads, intermediate=s.intermediate,
-                                      max_len=self.cfg.max_seq_length, emb_rank=s.emb_rank))
+        model = Student(self.student_config(idx, len(keep)))
         model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
         export_tflite(model.eval(), folder / "student.fp32.tflite", self.cfg.max_seq_length)
         modes = TFLITE_SCHEMES if self.cfg.tflite_quant == "auto" else (self.cfg.tflite_quant,)
@@ -286,20 +308,24 @@ class Build:
         self.stage("teacher", self.teacher)
         self.stage("soft_labels", self.soft_labels)
         self.stage("vocab", self.vocab)
+        self.stage("teacher_onnx", self.teacher_onnx)
+        teacher_dev = self.stage("teacher_dev", self.teacher_dev)
         pareto = [self.stage(f"student-{s.name}", lambda i=i: self.student(i))
                   for i, s in enumerate(self.cfg.students)]
+        for row in pareto:
+            row["dev_points_behind_teacher"] = self.points_behind(row, teacher_dev)
         best = self.chosen(pareto)
         for row in pareto:
             row["chosen"] = row["name"] == best["name"]
         tfl = self.stage("tflite", lambda: self.tflite(best["name"]))
-        self.stage("teacher_onnx", self.teacher_onnx)
         evals = self.stage("evaluate", lambda: self.evaluate(best["name"]))
         arts = self.artifacts(best["name"])
         spd = self.stage("speed", lambda: report.speed(
             {k: arts[k] for k in ("student int8 (ONNX)", "student int8 (TFLite)",
                                   "teacher fp32 (ONNX)", "teacher int8 (ONNX)")},
             self.cfg.speed_runs))
-        ctx = self.context(best, pareto, evals, spd, t0)
+        ctx = {**self.context(best, pareto, evals, spd, t0), "teacher_dev": teacher_dev,
+               "max_dev_gap": self.cfg.max_dev_gap}
         return self.final_bundle(best["name"], {**ctx, "tflite": tfl})
 
     def context(self, best: dict[str, Any], pareto: list[dict[str, Any]], evals: dict[str, Any],

@@ -46,6 +46,7 @@ class StudentCfg:
     intermediate: int
     emb_rank: int = 0
     init_from_teacher: bool = True
+    head_dim: int = 0  # 0: hidden // heads; 32 with fewer than hidden / 32 heads prunes heads
 
 
 TFLITE_SCHEMES = ("dynamic_tensorwise", "weight_only")  # int8 compute first: the faster one
@@ -67,6 +68,9 @@ class BuildConfig:
     max_onnx_mb: float = 8.0
     golden_per_label: int = 4
     eval_limit: int = 0  # 0: every row of every dev/test split
+    # The chosen student: the fastest whose mean dev macro-F1 is at most this many points behind
+    # the teacher fp32's (0, or none that close: the best candidate on dev).
+    max_dev_gap: float = 0.0
     speed_runs: int = 300
 
 
@@ -111,7 +115,8 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
     for s in cfg.students:
-        need(s.hidden % s.heads == 0, f"student {s.name}: hidden must be a multiple of heads")
+        need(s.head_dim > 0 or s.hidden % s.heads == 0,
+             f"student {s.name}: hidden must be a multiple of heads (or set head_dim)")
     names = [s.name for s in cfg.students]
     need(len(set(names)) == len(names), "student names must be unique")
 

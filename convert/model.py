@@ -2,7 +2,8 @@
 
 Design choices for edge runtimes:
 - an additive attention mask built in the graph (no GATHER_ND, see FACTS.md);
-- tanh-approximated GELU, which every TFLite delegate has;
+- exact (erf) GELU, as the teacher has: ONNX Runtime fuses it into one Gelu node, where
+  the tanh approximation stays six elementwise nodes per layer;
 - an optionally factorised embedding (vocab x rank, then rank -> hidden), because
   the embedding table dominates the size of a small model;
 - masked mean pooling and a linear head.
@@ -27,10 +28,16 @@ class StudentConfig:
     max_len: int = 128
     emb_rank: int = 0  # 0: no factorisation
     num_labels: int = 3
+    head_dim: int = 0  # 0: hidden // heads; set it to keep fewer heads than hidden allows
 
     def __post_init__(self) -> None:
-        if self.hidden % self.heads:
+        if not self.head_dim and self.hidden % self.heads:
             raise ValueError(f"hidden {self.hidden} must be a multiple of heads {self.heads}")
+
+    @property
+    def attention_width(self) -> int:
+        """heads x head_dim: the width of queries, keys and values."""
+        return self.heads * (self.head_dim or self.hidden // self.heads)
 
     def to_json(self) -> dict[str, int]:
         return asdict(self)
@@ -40,11 +47,11 @@ class _Layer(nn.Module):
     def __init__(self, cfg: StudentConfig) -> None:
         super().__init__()
         self.heads = cfg.heads
-        self.head_dim = cfg.hidden // cfg.heads
-        self.query = nn.Linear(cfg.hidden, cfg.hidden)
-        self.key = nn.Linear(cfg.hidden, cfg.hidden)
-        self.value = nn.Linear(cfg.hidden, cfg.hidden)
-        self.attn_out = nn.Linear(cfg.hidden, cfg.hidden)
+        self.head_dim = cfg.attention_width // cfg.heads
+        self.query = nn.Linear(cfg.hidden, cfg.attention_width)
+        self.key = nn.Linear(cfg.hidden, cfg.attention_width)
+        self.value = nn.Linear(cfg.hidden, cfg.attention_width)
+        self.attn_out = nn.Linear(cfg.attention_width, cfg.hidden)
         self.attn_norm = nn.LayerNorm(cfg.hidden, eps=1e-12)
         self.ff_in = nn.Linear(cfg.hidden, cfg.intermediate)
         self.ff_out = nn.Linear(cfg.intermediate, cfg.hidden)
@@ -55,12 +62,13 @@ class _Layer(nn.Module):
         return x.view(b, n, self.heads, self.head_dim).transpose(1, 2)
 
     def forward(self, x: torch.Tensor, additive_mask: torch.Tensor) -> torch.Tensor:
-        b, n, h = x.shape
+        b, n, _ = x.shape
         q, k, v = self._split(self.query(x)), self._split(self.key(x)), self._split(self.value(x))
         scores = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.head_dim) + additive_mask
-        ctx = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(b, n, h)
+        ctx = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2)
+        ctx = ctx.reshape(b, n, self.heads * self.head_dim)
         x = self.attn_norm(x + self.attn_out(ctx))
-        ff = self.ff_out(nn.functional.gelu(self.ff_in(x), approximate="tanh"))
+        ff = self.ff_out(nn.functional.gelu(self.ff_in(x), approximate="none"))
         return self.ff_norm(x + ff)
 
 
@@ -95,7 +103,8 @@ class Student(nn.Module):
 
 def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | None = None) -> None:
     """Copy what fits from a HF ``BertModel``: embeddings (SVD-factorised when the
-    student uses a rank), positions and, when widths match, every other layer."""
+    student uses a rank), positions and, when the hidden width and head size match, evenly
+    spaced layers (pruned to the student's heads and feed-forward width)."""
     cfg = student.cfg
     emb = bert.embeddings  # type: ignore[attr-defined]
     with torch.no_grad():
@@ -114,7 +123,9 @@ def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | N
             student.position.weight.copy_(emb.position_embeddings.weight[: cfg.max_len])
             student.emb_norm.load_state_dict(emb.LayerNorm.state_dict())
         teacher_layers = bert.encoder.layer  # type: ignore[attr-defined]
-        if teacher_layers[0].attention.self.query.weight.shape[0] != cfg.hidden:
+        bcfg = bert.config  # type: ignore[attr-defined]
+        if (bcfg.hidden_size, bcfg.hidden_size // bcfg.num_attention_heads) != \
+                (cfg.hidden, cfg.attention_width // cfg.heads):
             return
         step = max(1, len(teacher_layers) // cfg.layers)
         for mine, theirs in zip(student.layers, list(teacher_layers)[step - 1 :: step]):
@@ -122,12 +133,44 @@ def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | N
 
 
 def _copy_layer(mine: _Layer, theirs: nn.Module) -> None:
+    """Copy a teacher layer; a student with fewer heads or a narrower feed-forward keeps the
+    teacher's heads and neurons with the largest weight norms (structured pruning)."""
     att = theirs.attention  # type: ignore[attr-defined]
-    pairs = [(mine.query, att.self.query), (mine.key, att.self.key), (mine.value, att.self.value),
-             (mine.attn_out, att.output.dense), (mine.attn_norm, att.output.LayerNorm),
-             (mine.ff_in, theirs.intermediate.dense),  # type: ignore[attr-defined]
-             (mine.ff_out, theirs.output.dense),  # type: ignore[attr-defined]
-             (mine.ff_norm, theirs.output.LayerNorm)]  # type: ignore[attr-defined]
-    for dst, src in pairs:
-        if dst.weight.shape == src.weight.shape:
-            dst.load_state_dict(src.state_dict())
+    ff_in, ff_out = theirs.intermediate.dense, theirs.output.dense  # type: ignore[attr-defined]
+    heads = _top_heads(att.self.value.weight, att.output.dense.weight, mine.heads, mine.head_dim)
+    neurons = _top_units(ff_in.weight, ff_out.weight, mine.ff_in.out_features)
+    for dst, src in ((mine.query, att.self.query), (mine.key, att.self.key),
+                     (mine.value, att.self.value)):
+        _copy_linear(dst, src, rows=heads)
+    _copy_linear(mine.attn_out, att.output.dense, cols=heads)
+    _copy_linear(mine.ff_in, ff_in, rows=neurons)
+    _copy_linear(mine.ff_out, ff_out, cols=neurons)
+    mine.attn_norm.load_state_dict(att.output.LayerNorm.state_dict())
+    mine.ff_norm.load_state_dict(theirs.output.LayerNorm.state_dict())  # type: ignore[attr-defined]
+
+
+def _top_units(w_in: torch.Tensor, w_out: torch.Tensor, keep: int) -> torch.Tensor:
+    """Indices (in order) of the ``keep`` units with the largest ||w_in row|| * ||w_out col||."""
+    score = w_in.norm(dim=1) * w_out.norm(dim=0)
+    return torch.sort(torch.topk(score, keep).indices).values
+
+
+def _top_heads(w_value: torch.Tensor, w_out: torch.Tensor, keep: int, head_dim: int
+               ) -> torch.Tensor:
+    """Row indices of the ``keep`` heads with the largest value/output weight norms."""
+    n = w_value.shape[0] // head_dim
+    v = w_value.reshape(n, head_dim, -1).flatten(1).norm(dim=1)
+    o = w_out.reshape(w_out.shape[0], n, head_dim).transpose(0, 1).flatten(1).norm(dim=1)
+    chosen = torch.sort(torch.topk(v * o, keep).indices).values
+    return (chosen[:, None] * head_dim + torch.arange(head_dim)).flatten()
+
+
+def _copy_linear(dst: nn.Linear, src: nn.Linear, rows: torch.Tensor | None = None,
+                 cols: torch.Tensor | None = None) -> None:
+    w, b = src.weight, src.bias
+    if rows is not None:
+        w, b = w[rows], b[rows]
+    if cols is not None:
+        w = w[:, cols]
+    dst.weight.copy_(w)
+    dst.bias.copy_(b)

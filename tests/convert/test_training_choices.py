@@ -1,9 +1,11 @@
 """Choices the build makes: the two-way loss for binary sources, binary-source detection, and
-the TFLite quantization pick."""
+the TFLite quantization pick, the student pick."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import torch
@@ -47,3 +49,30 @@ def test_binary_sources_are_the_ones_without_neutral_train_rows(tmp_path: Path) 
 def test_tflite_pick_prefers_int8_compute_once_it_agrees(agreement: dict[str, float],
                                                           expected: str) -> None:
     assert Build.pick_tflite_mode(("dynamic_tensorwise", "weight_only"), agreement) == expected
+
+
+def _row(name: str, p50: float, marc: float, sst5: float, mb: float = 6.0) -> dict[str, Any]:
+    return {"name": name, "p50_ms": p50, "onnx_int8_mb": mb, "dev_macro_f1": (marc + sst5) / 2,
+            "dev_by_source": {"marc": marc, "sst5": sst5}}
+
+
+CANDIDATES = [_row("big", 0.70, 0.640, 0.630), _row("mid", 0.50, 0.632, 0.625),
+              _row("small", 0.40, 0.640, 0.600), _row("huge", 0.30, 0.650, 0.640, mb=9.0)]
+TEACHER = {"marc": 0.645, "sst5": 0.635}
+
+
+@pytest.mark.parametrize("gap, expected", [
+    (0.0, "big"),  # off: the best dev macro-F1 that fits the size limit
+    (1.5, "mid"),  # the fastest within 1.5 points on every source ("small" is 3.5 behind on sst5)
+    (4.0, "small"),
+    (0.1, "big"),  # none that close: the best
+])
+def test_student_choice_is_the_fastest_close_enough_to_the_teacher(gap: float,
+                                                                  expected: str) -> None:
+    build = Build.__new__(Build)
+    build.cfg = SimpleNamespace(max_onnx_mb=8.0, max_dev_gap=gap)  # type: ignore[assignment]
+    rows = [dict(r) for r in CANDIDATES]
+    for row in rows:
+        row["dev_points_behind_teacher"] = Build.points_behind(row, TEACHER)
+    assert rows[2]["dev_points_behind_teacher"] == 3.5
+    assert build.chosen(rows)["name"] == expected
