@@ -21,7 +21,7 @@ from typing import Any
 from .. import __version__
 from ..bench import peak_rss_mb
 from ..classifier import SentimentClassifier
-from ..hardware import detect
+from ..hardware import cpu_temperature
 from ..slots import SlotStore
 from .config import AgentConfig
 from .outbox import Outbox
@@ -97,10 +97,9 @@ class Agent:
 
     def metrics_body(self) -> dict[str, Any]:
         snap = self.clf.metrics.snapshot(reset=True)
-        facts = detect("/")
         return {"schema": METRICS_SCHEMA, **snap, "model_version": self.clf.info.bundle["version"],
                 "backend": self.clf.info.backend, "uptime_s": round(time.time() - self.started, 1),
-                "rss_mb": _rss_now_mb(), "cpu_temp_c": facts.cpu_temperature()}
+                "rss_mb": _rss_now_mb(), "cpu_temp_c": cpu_temperature("/")}
 
     def publish_metrics(self) -> None:
         body = self.metrics_body()

@@ -1,6 +1,6 @@
 """Hardware detection, firmware profiles and the pure backend selector."""
 
-from .detect import HardwareFacts, ThermalZone, detect
+from .detect import HardwareFacts, ThermalZone, cpu_temperature, detect
 from .profiles import Profile, load_profiles, match_profile
 from .select import Candidate, Plan, Rejection, Request, select_plan
 
@@ -12,6 +12,7 @@ __all__ = [
            "Rejection",
            "Request",
            "ThermalZone",
+           "cpu_temperature",
            "detect",
            "load_profiles",
            "match_profile",

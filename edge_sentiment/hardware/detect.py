@@ -44,10 +44,8 @@ class HardwareFacts:
         return self.jetson_release is not None or any(c.startswith("nvidia,") for c in self.compatible)
 
     def cpu_temperature(self) -> float | None:
-        """The hottest CPU-like zone, or the first zone, in degrees Celsius."""
-        cpu = [z.celsius for z in self.thermal if "cpu" in z.name.lower() or "soc" in z.name.lower()]
-        temps = cpu or [z.celsius for z in self.thermal]
-        return max(temps) if temps else None
+        """The hottest CPU-like zone, or the hottest zone, in degrees Celsius."""
+        return _hottest_cpu_zone(self.thermal)
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -105,6 +103,18 @@ def _thermal(root: Path) -> tuple[ThermalZone, ...]:
             continue
         zones.append(ThermalZone((kind or zone.name).strip(), celsius))
     return tuple(zones)
+
+
+def _hottest_cpu_zone(zones: tuple[ThermalZone, ...]) -> float | None:
+    cpu = [z.celsius for z in zones if "cpu" in z.name.lower() or "soc" in z.name.lower()]
+    temps = cpu or [z.celsius for z in zones]
+    return max(temps) if temps else None
+
+
+def cpu_temperature(sysroot: str | Path = "/") -> float | None:
+    """Only the CPU temperature (what the agent reads every metrics interval), without
+    re-reading the rest of the hardware facts."""
+    return _hottest_cpu_zone(_thermal(Path(sysroot)))
 
 
 def detect(sysroot: str | Path = "/") -> HardwareFacts:

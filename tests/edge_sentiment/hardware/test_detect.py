@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_sentiment.hardware import detect
+from edge_sentiment.hardware import cpu_temperature, detect
 
 SYSROOTS = Path(__file__).parents[2] / "fixtures" / "sysroots"
 
@@ -30,6 +30,8 @@ def test_jetson_release_and_thermal() -> None:
     assert facts.jetson_release is not None and facts.jetson_release.startswith("# R32")
     assert "nvidia,tegra210" in facts.compatible
     assert facts.cpu_temperature() == 33.0  # CPU-therm, not PMIC-Die's 100 C
+    assert cpu_temperature(SYSROOTS / "jetson-nano") == 33.0  # the agent's per-interval read
+    assert cpu_temperature(SYSROOTS / "x86-server") == detect(SYSROOTS / "x86-server").cpu_temperature()
 
 
 def test_empty_root_is_unknown_not_a_crash(tmp_path: Path) -> None:
