@@ -71,6 +71,7 @@ class BuildConfig:
     # The chosen student: the fastest whose mean dev macro-F1 is at most this many points behind
     # the teacher fp32's (0, or none that close: the best candidate on dev).
     max_dev_gap: float = 0.0
+    gap_sources: tuple[str, ...] = ()  # the sources max_dev_gap looks at (default: every source)
     speed_runs: int = 300
 
 
@@ -96,7 +97,9 @@ def parse_config(data: dict[str, Any], source: str) -> BuildConfig:
         distill = _build(DistillCfg, raw.pop("distill", {}), f"{source} [distill]")
         vocab = _build(VocabCfg, raw.pop("vocab", {}), f"{source} [vocab]")
         cfg: BuildConfig = _build(BuildConfig, {**raw, "teacher": teacher, "students": students,
-                                                "distill": distill, "vocab": vocab}, source)
+                                                "distill": distill, "vocab": vocab,
+                                                "gap_sources": tuple(raw.get("gap_sources", ()))},
+                                  source)
     except ConfigError:
         raise
     _check(cfg, source)
@@ -114,6 +117,8 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(0 <= cfg.distill.alpha <= 1, "[distill] alpha must be in [0, 1]")
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
+    unknown = sorted(set(cfg.gap_sources) - set(cfg.teacher.sources))
+    need(not unknown, f"gap_sources {unknown} are not [teacher] sources")
     for s in cfg.students:
         need(s.head_dim > 0 or s.hidden % s.heads == 0,
              f"student {s.name}: hidden must be a multiple of heads (or set head_dim)")

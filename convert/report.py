@@ -128,8 +128,9 @@ def _choice_rule(ctx: dict[str, Any]) -> str:
     lines = f"Teacher fp32 dev macro-F1: {teacher}. " if teacher else ""
     if ctx.get("max_dev_gap"):
         return (f"{lines}Chosen: the fastest candidate at most {ctx['max_dev_gap']:.1f} points "
-                "behind the teacher on the dev split of every source (`max_dev_gap`), else the "
-                "best mean dev macro-F1. 'Behind teacher' is the largest such gap.")
+                f"behind the teacher on the dev split of each of {', '.join(ctx['gap_sources'])} "
+                "(`max_dev_gap`), else the best mean dev macro-F1. 'Behind teacher' is the "
+                "largest such gap.")
     return f"{lines}Chosen: the best mean dev macro-F1."
 
 

@@ -24,6 +24,7 @@ def test_shipped_configs_are_valid() -> None:
 
 @pytest.mark.parametrize("extra, msg", [
     ("colour = 1\n", "unknown keys"),
+    ('gap_sources = ["reviews", "imdb"]\n', r"gap_sources \['imdb'\] are not \[teacher\] sources"),
     ("[distill]\nalpha = 3.0\n", "alpha"),
 ])
 def test_bad_config(tmp_path: Path, extra: str, msg: str) -> None:
