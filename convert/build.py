@@ -125,7 +125,7 @@ class Build:
         return StudentConfig(vocab_size=vocab_size, hidden=s.hidden, layers=s.layers,
                              heads=s.heads, intermediate=s.intermediate,
                              max_len=self.cfg.max_seq_length, emb_rank=s.emb_rank,
-                             head_dim=s.head_dim)
+                             head_dim=s.head_dim, gelu=s.gelu)
 
     def student(self, index: int) -> dict[str, Any]:
         s, d = self.cfg.students[index], self.cfg.distill
@@ -164,7 +164,7 @@ class Build:
         return {"name": s.name, "params": sum(p.numel() for p in model.parameters()),
                 "onnx_int8_mb": (folder / "student.int8.onnx").stat().st_size / 1e6,
                 "p50_ms": bench["p50_ms"], "dev_macro_f1": report.mean_macro_f1(dev, "dev", sources),
-                "dev_by_source": report.macro_f1_by_source(dev, "dev", sources),
+                "dev_by_source": report.score_by_source(dev, "dev", sources),
                 "distill_seconds": round(seconds, 1), "distill_reused": reused,
                 "config": scfg.to_json()}
 
@@ -182,7 +182,7 @@ class Build:
         return out
 
     def chosen(self, pareto: list[dict[str, Any]]) -> dict[str, Any]:
-        """Among the candidates that fit ``max_onnx_mb``: the fastest whose dev macro-F1 is at
+        """Among the candidates that fit ``max_onnx_mb``: the fastest whose dev score is at
         most ``max_dev_gap`` points behind the teacher's on every source, else the best."""
         fitting = [r for r in pareto if r["onnx_int8_mb"] <= self.cfg.max_onnx_mb] or pareto
         gap = self.cfg.max_dev_gap
@@ -192,15 +192,15 @@ class Build:
         return max(fitting, key=lambda r: r["dev_macro_f1"])
 
     def teacher_dev(self) -> dict[str, float]:
-        """The teacher fp32's dev macro-F1 per 3-class training source: the bar for
-        ``max_dev_gap`` (on ``gap_sources``, or on every source)."""
+        """The teacher fp32's dev score per training source (macro-F1; accuracy for a binary
+        source): the bar for ``max_dev_gap`` (on ``gap_sources``, or on every source)."""
         dev = report.eval_bundle(self.out / "eval_bundles" / "teacher-fp32", "onnx", self.data,
                                  self.cfg.eval_limit, splits=("dev",))
-        return report.macro_f1_by_source(dev, "dev", list(self.cfg.teacher.sources))
+        return report.score_by_source(dev, "dev", list(self.cfg.teacher.sources))
 
     @staticmethod
     def points_behind(row: dict[str, Any], teacher: dict[str, float]) -> float:
-        """The student's largest dev macro-F1 gap to the teacher over the sources, in points."""
+        """The student's largest dev score gap to the teacher over the sources, in points."""
         return round(max((100 * (f1 - row["dev_by_source"][src]) for src, f1 in teacher.items()),
                          default=0.0), 2)
 

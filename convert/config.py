@@ -47,6 +47,7 @@ class StudentCfg:
     emb_rank: int = 0
     init_from_teacher: bool = True
     head_dim: int = 0  # 0: hidden // heads; 32 with fewer than hidden / 32 heads prunes heads
+    gelu: str = "tanh"  # or "exact" (the teacher's erf form; one fused node in ONNX Runtime)
 
 
 TFLITE_SCHEMES = ("dynamic_tensorwise", "weight_only")  # int8 compute first: the faster one
@@ -120,6 +121,7 @@ def _check(cfg: BuildConfig, source: str) -> None:
     unknown = sorted(set(cfg.gap_sources) - set(cfg.teacher.sources))
     need(not unknown, f"gap_sources {unknown} are not [teacher] sources")
     for s in cfg.students:
+        need(s.gelu in ("tanh", "exact"), f"student {s.name}: gelu must be tanh or exact")
         need(s.head_dim > 0 or s.hidden % s.heads == 0,
              f"student {s.name}: hidden must be a multiple of heads (or set head_dim)")
     names = [s.name for s in cfg.students]

@@ -2,8 +2,9 @@
 
 Design choices for edge runtimes:
 - an additive attention mask built in the graph (no GATHER_ND, see FACTS.md);
-- exact (erf) GELU, as the teacher has: ONNX Runtime fuses it into one Gelu node, where
-  the tanh approximation stays six elementwise nodes per layer;
+- GELU: the tanh approximation (the default; bundle 1.1.0 has it) or, with
+  ``gelu="exact"``, the erf form the teacher has, which ONNX Runtime fuses into one Gelu node
+  where the tanh form stays six elementwise nodes per layer (TFLite has a GELU op for both);
 - an optionally factorised embedding (vocab x rank, then rank -> hidden), because
   the embedding table dominates the size of a small model;
 - masked mean pooling and a linear head.
@@ -17,6 +18,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+GELU_FORMS = {"tanh": "tanh", "exact": "none"}  # config value -> torch's ``approximate``
+
 
 @dataclass(frozen=True)
 class StudentConfig:
@@ -29,8 +32,11 @@ class StudentConfig:
     emb_rank: int = 0  # 0: no factorisation
     num_labels: int = 3
     head_dim: int = 0  # 0: hidden // heads; set it to keep fewer heads than hidden allows
+    gelu: str = "tanh"  # or "exact"
 
     def __post_init__(self) -> None:
+        if self.gelu not in GELU_FORMS:
+            raise ValueError(f"gelu must be one of {', '.join(GELU_FORMS)}, not {self.gelu!r}")
         if not self.head_dim and self.hidden % self.heads:
             raise ValueError(f"hidden {self.hidden} must be a multiple of heads {self.heads}")
 
@@ -48,6 +54,7 @@ class _Layer(nn.Module):
         super().__init__()
         self.heads = cfg.heads
         self.head_dim = cfg.attention_width // cfg.heads
+        self.gelu = GELU_FORMS[cfg.gelu]
         self.query = nn.Linear(cfg.hidden, cfg.attention_width)
         self.key = nn.Linear(cfg.hidden, cfg.attention_width)
         self.value = nn.Linear(cfg.hidden, cfg.attention_width)
@@ -68,7 +75,7 @@ class _Layer(nn.Module):
         ctx = torch.matmul(torch.softmax(scores, dim=-1), v).transpose(1, 2)
         ctx = ctx.reshape(b, n, self.heads * self.head_dim)
         x = self.attn_norm(x + self.attn_out(ctx))
-        ff = self.ff_out(nn.functional.gelu(self.ff_in(x), approximate="none"))
+        ff = self.ff_out(nn.functional.gelu(self.ff_in(x), approximate=self.gelu))
         return self.ff_norm(x + ff)
 
 

@@ -125,7 +125,8 @@ def _fmt(r: dict[str, Any]) -> str:
 def _choice_rule(ctx: dict[str, Any]) -> str:
     """How the build chose among the candidates (mean dev macro-F1 over the training sources)."""
     teacher = ", ".join(f"{src} {100 * f1:.1f}" for src, f1 in ctx.get("teacher_dev", {}).items())
-    lines = f"Teacher fp32 dev macro-F1: {teacher}. " if teacher else ""
+    lines = f"Teacher fp32 dev scores (macro-F1; SST-2: binary accuracy): {teacher}. " \
+        if teacher else ""
     if ctx.get("max_dev_gap"):
         return (f"{lines}Chosen: the fastest candidate at most {ctx['max_dev_gap']:.1f} points "
                 f"behind the teacher on the dev split of each of {', '.join(ctx['gap_sources'])} "
@@ -222,12 +223,15 @@ def targets(ctx: dict[str, Any]) -> list[tuple[str, bool]]:
     return out
 
 
-def macro_f1_by_source(result: dict[str, Any], split: str, sources: list[str]) -> dict[str, float]:
-    """Macro-F1 of each 3-class ``split`` file of the given sources."""
-    return {k.split("/")[0]: r["macro_f1"] for k, r in result.items()
-            if k.endswith("/" + split) and k.split("/")[0] in sources and not r["binary"]}
+def score_by_source(result: dict[str, Any], split: str, sources: list[str]) -> dict[str, float]:
+    """The headline score of each ``split`` file of the given sources: macro-F1 for 3-class
+    splits, accuracy of the binary decision for binary ones (SST-2)."""
+    return {k.split("/")[0]: r["accuracy" if r["binary"] else "macro_f1"]
+            for k, r in result.items() if k.endswith("/" + split) and k.split("/")[0] in sources}
 
 
 def mean_macro_f1(result: dict[str, Any], split: str, sources: list[str]) -> float:
-    vals = list(macro_f1_by_source(result, split, sources).values())
+    """Mean macro-F1 over the 3-class ``split`` files of the given sources."""
+    vals = [r["macro_f1"] for k, r in result.items()
+            if k.endswith("/" + split) and k.split("/")[0] in sources and not r["binary"]]
     return statistics.mean(vals) if vals else 0.0
