@@ -20,16 +20,21 @@ SMOKE = ROOT / "convert/configs/smoke.toml"
 def test_shipped_configs_are_valid() -> None:
     assert load_config(ROOT / "convert/configs/default.toml").students
     assert load_config(SMOKE).teacher.sources == {"reviews": 1.0}
+    pruned = load_config(ROOT / "convert/configs/pruned.toml")
+    assert {s.gelu for s in pruned.students} == {"exact"} and pruned.max_dev_gap > 0
 
 
 @pytest.mark.parametrize("extra, msg", [
     ("colour = 1\n", "unknown keys"),
+    ('gelu = "relu"\n', "gelu must be tanh or exact"),
     ('gap_sources = ["reviews", "imdb"]\n', r"gap_sources \['imdb'\] are not \[teacher\] sources"),
     ("[distill]\nalpha = 3.0\n", "alpha"),
 ])
 def test_bad_config(tmp_path: Path, extra: str, msg: str) -> None:
     text = SMOKE.read_text()
-    if extra.startswith("["):
+    if extra.startswith("gelu"):  # a student key
+        text = text.replace('name = "L1-H64"\n', 'name = "L1-H64"\n' + extra, 1)
+    elif extra.startswith("["):
         text = text.replace("[distill]\n", "[distill]\nalpha = 3.0\n", 1) if "alpha" in extra else text
     else:
         text = extra + text

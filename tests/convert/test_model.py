@@ -12,11 +12,11 @@ from convert.model import Student, StudentConfig, init_from_teacher  # noqa: E40
 HIDDEN, HEADS, HEAD_DIM, FF = 64, 4, 16, 128
 
 
-def tiny_bert() -> torch.nn.Module:
+def tiny_bert(act: str = "gelu_pytorch_tanh") -> torch.nn.Module:
     torch.manual_seed(0)
     cfg = transformers.BertConfig(vocab_size=50, hidden_size=HIDDEN, num_hidden_layers=2,
                                   num_attention_heads=HEADS, intermediate_size=FF,
-                                  max_position_embeddings=32, hidden_act="gelu_pytorch_tanh")
+                                  max_position_embeddings=32, hidden_act=act)
     return transformers.BertModel(cfg).eval()
 
 
@@ -28,10 +28,11 @@ def encoder_output(student: Student, ids: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def test_full_width_student_reproduces_the_teacher_encoder() -> None:
-    bert = tiny_bert()
+@pytest.mark.parametrize("act, gelu", [("gelu_pytorch_tanh", "tanh"), ("gelu", "exact")])
+def test_full_width_student_reproduces_the_teacher_encoder(act: str, gelu: str) -> None:
+    bert = tiny_bert(act)
     student = Student(StudentConfig(vocab_size=50, hidden=HIDDEN, layers=2, heads=HEADS,
-                                    intermediate=FF, max_len=32)).eval()
+                                    intermediate=FF, max_len=32, gelu=gelu)).eval()
     init_from_teacher(student, bert)
     ids = torch.tensor([[2, 7, 9, 11, 3]])
     with torch.no_grad():
@@ -58,6 +59,11 @@ def test_pruned_student_keeps_the_strongest_heads_and_neurons() -> None:
     assert torch.equal(mine.ff_out.weight, layer.output.dense.weight[:, [5, 100]])
     logits = student(torch.tensor([[2, 7, 3]]), torch.ones((1, 3), dtype=torch.long))
     assert logits.shape == (1, 3)
+
+
+def test_unknown_gelu_is_refused() -> None:
+    with pytest.raises(ValueError, match="gelu must be one of tanh, exact"):
+        StudentConfig(vocab_size=50, gelu="relu")
 
 
 def test_other_head_size_leaves_layers_untouched() -> None:
