@@ -24,6 +24,10 @@ from edge_sentiment.metrics import histogram
 from edge_sentiment.tokenize import TextEncoder
 
 log = logging.getLogger(__name__)
+# A golden example's top class must lead the runner-up by this much: int8 activations are
+# quantized per call, so the batch a text runs in moves its scores (0.01-0.02 seen), and a
+# near-tie would flip and fail the self-test of a good model.
+MIN_GOLDEN_MARGIN = 0.1
 
 
 def _probs(encoder: TextEncoder, art_path: Path, art: Artifact, texts: list[str]) -> np.ndarray:
@@ -46,7 +50,7 @@ def _pick_golden(labels: tuple[str, ...], texts: list[str], all_probs: list[np.n
     golden: list[Golden] = []
     for li, label in enumerate(labels):
         idx = [i for i in np.argsort(-margin) if agree[i] and ref[i].argmax() == li
-               and spread[i] < 0.05 and len(texts[i]) < 300]
+               and spread[i] < 0.05 and margin[i] >= MIN_GOLDEN_MARGIN and len(texts[i]) < 300]
         for i in idx[:per_label]:
             golden.append(Golden(texts[i], label, {lab: round(float(ref[i][j]), 4)
                                                    for j, lab in enumerate(labels)}))
