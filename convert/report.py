@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_sentiment import SentimentClassifier
+from edge_sentiment.errors import BackendError
 from edge_sentiment.evaluate import evaluate, read_labeled_tsv
 
 from .data import eval_splits
@@ -79,9 +80,12 @@ def _medians(results: list[dict[str, Any]]) -> dict[str, Any]:
 def _bench_process(bundle: Path, runtime: str, runs: int) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "edge_sentiment", "bench", "--bundle", str(bundle),
            "--runtime", runtime, "--n", str(runs), "--json"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired as exc:
+        raise BackendError(f"edge-sentiment bench of {bundle} took over 600 s") from exc
     if done.returncode != 0:
-        raise RuntimeError(f"bench of {bundle} failed: {done.stderr[-2000:]}")
+        raise BackendError(f"edge-sentiment bench of {bundle} failed: {done.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -123,7 +127,7 @@ def _fmt(r: dict[str, Any]) -> str:
 
 
 def _choice_rule(ctx: dict[str, Any]) -> str:
-    """How the build chose among the candidates (mean dev macro-F1 over the training sources)."""
+    """The sentence saying how the build chose among the candidates."""
     teacher = ", ".join(f"{src} {100 * f1:.1f}" for src, f1 in ctx.get("teacher_dev", {}).items())
     lines = f"Teacher fp32 dev scores (macro-F1; SST-2: binary accuracy): {teacher}. " \
         if teacher else ""
