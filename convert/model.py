@@ -12,12 +12,14 @@ Design choices for edge runtimes:
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
 
 import torch
 from torch import nn
 
+log = logging.getLogger(__name__)
 GELU_FORMS = {"tanh": "tanh", "exact": "none"}  # config value -> torch's ``approximate``
 
 
@@ -131,8 +133,11 @@ def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | N
             student.emb_norm.load_state_dict(emb.LayerNorm.state_dict())
         teacher_layers = bert.encoder.layer  # type: ignore[attr-defined]
         bcfg = bert.config  # type: ignore[attr-defined]
-        if (bcfg.hidden_size, bcfg.hidden_size // bcfg.num_attention_heads) != \
-                (cfg.hidden, cfg.attention_width // cfg.heads):
+        fits = (bcfg.hidden_size, bcfg.hidden_size // bcfg.num_attention_heads) == \
+            (cfg.hidden, cfg.attention_width // cfg.heads) and \
+            cfg.heads <= bcfg.num_attention_heads and cfg.intermediate <= bcfg.intermediate_size
+        if not fits:
+            log.info("student layers start from random weights: they do not fit in the teacher's")
             return
         step = max(1, len(teacher_layers) // cfg.layers)
         for mine, theirs in zip(student.layers, list(teacher_layers)[step - 1 :: step]):

@@ -66,10 +66,15 @@ def test_unknown_gelu_is_refused() -> None:
         StudentConfig(vocab_size=50, gelu="relu")
 
 
-def test_other_head_size_leaves_layers_untouched() -> None:
+@pytest.mark.parametrize("heads, head_dim, ff", [
+    (2, 0, FF),  # head size 32, the teacher's is 16
+    (HEADS + 1, HEAD_DIM, FF),  # more heads than the teacher has
+    (HEADS, 0, 2 * FF),  # a wider feed-forward
+])
+def test_layers_that_do_not_fit_stay_untouched(heads: int, head_dim: int, ff: int) -> None:
     bert = tiny_bert()
-    student = Student(StudentConfig(vocab_size=50, hidden=HIDDEN, layers=1, heads=2,
-                                    intermediate=FF, max_len=32))  # head size 32, teacher's 16
+    student = Student(StudentConfig(vocab_size=50, hidden=HIDDEN, layers=1, heads=heads,
+                                    head_dim=head_dim, intermediate=ff, max_len=32))
     before = student.layers[0].query.weight.clone()
     init_from_teacher(student, bert)
     assert torch.equal(student.layers[0].query.weight, before)
