@@ -75,13 +75,6 @@ class _Engine:
     info: ClassifierInfo
 
 
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    out: np.ndarray = e / e.sum(axis=1, keepdims=True)
-    return out
-
-
 def _softmax_rows(logits: np.ndarray) -> list[list[float]]:
     """Softmax of each row as plain floats: for the few rows of one call, Python's math costs
     less than numpy's per-operation overhead (tens of microseconds per text)."""
@@ -104,7 +97,7 @@ def predict_probs(encoder: TextEncoder, backend: backends.Backend,
                   texts: list[str]) -> tuple[np.ndarray, Encoded]:
     """Tokenize, run and softmax one batch: probabilities [batch, labels] and the encoding."""
     logits, enc = _logits(encoder, backend, texts)
-    return _softmax(logits), enc
+    return np.asarray(_softmax_rows(logits), dtype=np.float32), enc
 
 
 def _predict(encoder: TextEncoder, backend: backends.Backend, labels: tuple[str, ...],
