@@ -6,6 +6,7 @@ import argparse
 import logging
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,22 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: done.set())
     agent.start()
     log.info("agent %s up on %s (model %s)", cfg.device_id, cfg.broker, clf.info.bundle["version"])
-    done.wait(args.run_for)
+    _wait(done, args.run_for)
+    log.info("agent %s stopping", cfg.device_id)
     agent.stop()
     return 0
+
+
+def _wait(done: threading.Event, seconds: float | None) -> None:
+    """Wait for ``done`` or ``seconds``, waking every half second.
+
+    A signal that the kernel hands to another thread only runs its Python handler when the main
+    thread next executes bytecode, so one long ``done.wait()`` could sit on a SIGTERM until it
+    timed out; short waits handle it within half a second.
+    """
+    deadline = None if seconds is None else time.monotonic() + seconds
+    while not done.is_set():
+        left = 0.5 if deadline is None else min(0.5, deadline - time.monotonic())
+        if left <= 0:
+            return
+        done.wait(left)
