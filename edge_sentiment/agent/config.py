@@ -79,18 +79,6 @@ class AgentConfig(BaseModel):
             raise ValueError("reconnect_min_s must be <= reconnect_max_s")
         return self
 
-    @property
-    def host(self) -> str:
-        return broker_address(self.broker)[0]
-
-    @property
-    def port(self) -> int:
-        return broker_address(self.broker)[1]
-
-    @property
-    def tls(self) -> bool:
-        return broker_address(self.broker)[2]
-
 
 def broker_address(url: str) -> tuple[str, int, bool]:
     """(host, port, tls) of an mqtt:// or mqtts:// URL; the port defaults to 1883 / 8883."""

@@ -83,7 +83,8 @@ class Link:
     def __init__(self, cfg: AgentConfig, outbox: Outbox, will: tuple[str, bytes],
                  on_connect: Callable[[], None], on_message: Callable[[str, bytes], None]) -> None:
         self.cfg, self.outbox = cfg, outbox
-        self.client = make_client(settings_from(cfg), cfg.device_id, will)
+        self.broker = settings_from(cfg)
+        self.client = make_client(self.broker, cfg.device_id, will)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
@@ -116,7 +117,7 @@ class Link:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self.client.connect(self.cfg.host, self.cfg.port, keepalive=self.cfg.keepalive_s)
+                self.client.connect(self.broker.host, self.broker.port, keepalive=self.cfg.keepalive_s)
             except (OSError, ssl.SSLError) as exc:
                 self._backoff(f"connect failed ({exc})")
                 continue

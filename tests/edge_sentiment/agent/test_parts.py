@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_sentiment.agent.config import load_config
+from edge_sentiment.agent.config import broker_address, load_config
 from edge_sentiment.agent.outbox import Outbox
 from edge_sentiment.errors import ConfigError, UpdateError
 from edge_sentiment.fleet.ops import keygen, sign_release, trust_file
@@ -49,7 +49,9 @@ def test_flags_override_file(tmp_path: Path) -> None:
     path = tmp_path / "agent.toml"
     path.write_text('broker = "mqtts://b:8883"\ndevice_id = "file"\nstate_dir = "/tmp/x"\n')
     cfg = load_config(path, {"device_id": "flag", "channel": None})
-    assert (cfg.device_id, cfg.port, cfg.tls, cfg.channel) == ("flag", 8883, True, "stable")
+    assert (cfg.device_id, cfg.channel) == ("flag", "stable")
+    assert broker_address(cfg.broker) == ("b", 8883, True)
+    assert broker_address("mqtt://[::1]") == ("::1", 1883, False)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.toml", {})
 
