@@ -181,6 +181,19 @@ class Build:
                      reference_texts=dev[:2000], per_label=2)
         return out
 
+    def choose(self, pareto: list[dict[str, Any]], teacher_dev: dict[str, float]
+               ) -> tuple[dict[str, Any], list[str]]:
+        """Mark each candidate's dev gap to the teacher and whether it is the one chosen;
+        return the chosen row and the sources the gap was taken over."""
+        bar = {src: f1 for src, f1 in teacher_dev.items()
+               if src in (self.cfg.gap_sources or teacher_dev)}
+        for row in pareto:
+            row["dev_points_behind_teacher"] = self.points_behind(row, bar)
+        best = self.chosen(pareto)
+        for row in pareto:
+            row["chosen"] = row["name"] == best["name"]
+        return best, sorted(bar)
+
     def chosen(self, pareto: list[dict[str, Any]]) -> dict[str, Any]:
         """Among the candidates that fit ``max_onnx_mb``: the fastest whose dev score is at
         most ``max_dev_gap`` points behind the teacher's on every source, else the best."""
@@ -312,13 +325,7 @@ class Build:
         teacher_dev = self.stage("teacher_dev", self.teacher_dev)
         pareto = [self.stage(f"student-{s.name}", lambda i=i: self.student(i))
                   for i, s in enumerate(self.cfg.students)]
-        bar = {src: f1 for src, f1 in teacher_dev.items()
-               if src in (self.cfg.gap_sources or teacher_dev)}
-        for row in pareto:
-            row["dev_points_behind_teacher"] = self.points_behind(row, bar)
-        best = self.chosen(pareto)
-        for row in pareto:
-            row["chosen"] = row["name"] == best["name"]
+        best, gap_sources = self.choose(pareto, teacher_dev)
         tfl = self.stage("tflite", lambda: self.tflite(best["name"]))
         evals = self.stage("evaluate", lambda: self.evaluate(best["name"]))
         arts = self.artifacts(best["name"])
@@ -327,7 +334,7 @@ class Build:
                                   "teacher fp32 (ONNX)", "teacher int8 (ONNX)")},
             self.cfg.speed_runs))
         ctx = {**self.context(best, pareto, evals, spd, t0), "teacher_dev": teacher_dev,
-               "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": sorted(bar)}
+               "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": gap_sources}
         return self.final_bundle(best["name"], {**ctx, "tflite": tfl})
 
     def context(self, best: dict[str, Any], pareto: list[dict[str, Any]], evals: dict[str, Any],
