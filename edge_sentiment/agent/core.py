@@ -160,14 +160,15 @@ class Agent:
             self.updater.on_chunk(topic, payload)
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Flush what can be sent, publish a retained ``stopped`` status, disconnect."""
+        """Publish a retained ``stopped`` status, flush what can be sent and disconnect, all
+        within about ``timeout`` seconds; what is left stays in the outbox for the next start."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         if self._thread:
-            self._thread.join(timeout)
+            self._thread.join(max(0.0, deadline - time.monotonic()))
         self._status("stopped")
-        deadline = time.time() + timeout
-        while len(self.outbox) and self.link.connected.is_set() and time.time() < deadline:
+        while len(self.outbox) and self.link.connected.is_set() and time.monotonic() < deadline:
             self.link.pump()
             time.sleep(0.05)
-        self.link.stop()
+        self.link.stop(max(0.5, deadline - time.monotonic()))
         self.outbox.close()

@@ -8,6 +8,7 @@ import queue
 import random
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,12 +127,16 @@ class Link:
                 self._backoff("connection lost")
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Disconnect and end both threads."""
+        """Disconnect and end both threads, waiting at most ``timeout`` seconds in all."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         self.client.disconnect()
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning("%s thread still running after %.1f s; leaving it", thread.name,
+                            timeout)
 
     # -- callbacks (paho network thread): never block --------------------------
     def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any,

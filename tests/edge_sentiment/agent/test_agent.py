@@ -49,6 +49,22 @@ def test_status_metrics_and_stopped(broker: Broker, watcher: Watcher, tmp_path: 
     watcher.wait_for(lambda t, b: t.endswith("d1/status") and b["state"] == "stopped")
 
 
+def test_stop_without_a_broker_keeps_the_statuses_for_the_next_start(tmp_path: Path) -> None:
+    broker = make_broker(tmp_path)  # never started: nothing listens on its port
+    agent = _agent(broker, tmp_path / "s", "d8", reconnect_min_s=0.2, reconnect_max_s=0.5)
+    agent.start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    agent.stop(timeout=1.0)
+    assert time.monotonic() - start < 10, "stop is bounded even when nothing can be sent"
+    again = _agent(broker, tmp_path / "s", "d8")
+    try:
+        states = [json.loads(m.payload)["state"] for m in again.outbox.peek(0, 10)]
+    finally:
+        again.outbox.close()
+    assert states == ["online", "stopped"]
+
+
 def test_last_will_reports_offline(broker: Broker, tmp_path: Path) -> None:
     state = tmp_path / "s"
     SlotStore(state).ensure(TINY)
