@@ -2,9 +2,10 @@
 
 Design choices for edge runtimes:
 - an additive attention mask built in the graph (no GATHER_ND, see FACTS.md);
-- GELU: the tanh approximation (the default; bundle 1.1.0 has it) or, with
-  ``gelu="exact"``, the erf form the teacher has, which ONNX Runtime fuses into one Gelu node
-  where the tanh form stays six elementwise nodes per layer (TFLite has a GELU op for both);
+- GELU: the tanh approximation (the default; bundle 1.1.0 had it) or, with
+  ``gelu="exact"`` (bundle 1.2.0), the erf form the teacher has, which ONNX Runtime fuses into
+  one Gelu node where the tanh form stays six elementwise nodes per layer (TFLite has a GELU op
+  for both);
 - an optionally factorised embedding (vocab x rank, then rank -> hidden), because
   the embedding table dominates the size of a small model;
 - masked mean pooling and a linear head.

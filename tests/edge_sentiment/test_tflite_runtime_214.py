@@ -72,7 +72,8 @@ def test_default_tflite_artifact_agrees_on_both_runtimes(old_runtime_python: Pat
     worst = max(abs(a - b) for ra, rb in zip(old["scores"], new["scores"])  # type: ignore[call-overload]
                 for a, b in zip(ra, rb))
     # Their int8 kernels round differently, which flips near-ties: on sst5_3class/dev the 1.1.0
-    # bundle agrees on 99.3% of labels, scores differ by 0.037 at most.
+    # bundle agreed on 99.3% of labels, scores differed by 0.037 at most; 1.2.0's sst5 test
+    # macro-F1 is 60.7 on 2.14 against 61.0 on ai-edge-litert.
     assert same >= 0.95, f"labels agree on only {same:.1%} of texts between the runtimes"
     assert worst < 0.05, f"scores differ by up to {worst:.4f} between the runtimes"
     assert len(set(old["labels"])) > 1  # type: ignore[arg-type]
