@@ -20,6 +20,7 @@ from typing import Any
 from .errors import UpdateError, missing_extra
 from .manifest import parse_semver
 
+DEFAULT_PREFIX = "edge-sentiment"  # the MQTT topic prefix the agent and the fleet commands share
 RELEASE_FORMAT = "edge-sentiment-release"
 TRUST_FORMAT = "edge-sentiment-trust"
 _ISO = "%Y-%m-%dT%H:%M:%SZ"

@@ -14,9 +14,9 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
+from ..release import DEFAULT_PREFIX
 from ..tomlfile import read_toml
 
-DEFAULT_PREFIX = "edge-sentiment"
 _TOPIC_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 

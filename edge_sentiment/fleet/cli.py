@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..agent.config import DEFAULT_PREFIX
+from ..release import DEFAULT_PREFIX
 
 
 def _broker_args(p: argparse.ArgumentParser) -> None:
