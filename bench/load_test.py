@@ -57,6 +57,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--server-threads", type=int, default=1,
                     help="inference threads of the server (wrk and uvicorn need the other core)")
+    ap.add_argument("--bundle", type=Path, help="bundle to serve (default: the packaged one)")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if shutil.which("wrk") is None:
@@ -64,7 +65,8 @@ def main() -> int:
         return 2
     port = _port()
     server = subprocess.Popen([sys.executable, "-m", "edge_sentiment", "serve", "--port", str(port),
-                               "--threads", str(args.server_threads)],
+                               "--threads", str(args.server_threads),
+                               *(["--bundle", str(args.bundle)] if args.bundle else [])],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(100):
@@ -82,7 +84,8 @@ def main() -> int:
         server.terminate()
         server.wait(10)
     result = {"seconds": args.seconds, "connections": args.connections, **parse_wrk(out),
-              "server": f"edge-sentiment serve (1 uvicorn worker, default bundle, ONNX int8, "
+              "server": f"edge-sentiment serve (1 uvicorn worker, {args.bundle or 'default bundle'}, "
+                        "ONNX int8, "
                         f"{args.server_threads} inference thread(s))",
               "client": f"wrk -t{args.threads} -c{args.connections} (second process, loopback)"}
     print(json.dumps(result))
