@@ -9,7 +9,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import platform
 import shutil
 import time
 from collections.abc import Callable
@@ -351,7 +350,7 @@ class Build:
             "command": f"python -m convert build --config {self.config_path} --data <shared/data> "
                        f"--out {self.out}",
             "build_minutes": self.build_seconds(pareto, t0) / 60, "stage_seconds": self.times,
-            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+            "machine": report.machine(torch.get_num_threads()),
             "agreement": report.agreement(evals["student int8 (ONNX)"],
                                           evals["student int8 (TFLite)"]),
             "sizes": {"student int8 ONNX": (folder / "student.int8.onnx").stat().st_size,

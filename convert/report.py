@@ -90,6 +90,29 @@ def _bench_process(bundle: Path, runtime: str, runs: int) -> dict[str, Any]:
     return result
 
 
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
+
+
+def machine(threads: int) -> str:
+    """The build machine in a few words: the speed ratios depend on the CPU's int8 support
+    (the teacher int8 gains more from VNNI than the student does)."""
+    from edge_sentiment.hardware import detect
+
+    facts = detect("/")
+    model = next((line.split(":", 1)[1].strip() for line in _cpuinfo().splitlines()
+                  if line.startswith("model name")), "")
+    int8 = [f for f in INT8_FLAGS if f in facts.cpu_flags]
+    return ", ".join(p for p in (facts.arch, model, "int8 dot product: " + (
+        " ".join(int8) if int8 else "none"), f"{threads} threads") if p)
+
+
+def _cpuinfo() -> str:
+    try:
+        return Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
 def confusion_png(result: dict[str, Any], title: str, out: Path) -> Path:
     """Sum the confusion matrices of the 3-class test splits and draw them."""
     import matplotlib

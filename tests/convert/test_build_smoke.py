@@ -40,7 +40,8 @@ def test_smoke_bundle_loads_and_passes_self_test(smoke_bundle: Path, runtime: st
 @pytest.mark.slow
 def test_smoke_writes_card_tar_and_resumes(smoke_bundle: Path) -> None:
     card = (smoke_bundle / "bundle" / "MODEL_CARD.md").read_text()
-    for needle in ("Pareto", "Agreement", "Speed", "teacher fp32", "student int8 (TFLite)"):
+    for needle in ("Pareto", "Agreement", "Speed", "teacher fp32", "student int8 (TFLite)",
+                   "int8 dot product:"):
         assert needle in card
     assert list((smoke_bundle / "bundle").glob("confusion_*.png"))
     assert (smoke_bundle / "edge-sentiment-smoke-0.0.1.tar").is_file()
