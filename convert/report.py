@@ -220,7 +220,9 @@ def card(ctx: dict[str, Any]) -> str:
 
 
 def targets(ctx: dict[str, Any]) -> list[tuple[str, bool]]:
-    """Each measurable target of the default bundle, with whether this build met it."""
+    """Each measurable target of the default bundle, with whether this build met it. Scores are
+    rounded to the two decimals printed before they are compared, so a verdict never disagrees
+    with its figure (float noise made a 2.00-point gap "missed")."""
     ev, sizes, spd = ctx["evals"], ctx["sizes"], ctx["speed"]
     teacher = ev["teacher fp32 (ONNX)"]
     out = [(f"int8 ONNX {sizes['student int8 ONNX'] / 1e6:.2f} MB <= 8 MB",
@@ -230,13 +232,13 @@ def targets(ctx: dict[str, Any]) -> list[tuple[str, bool]]:
     for art in ("student int8 (ONNX)", "student int8 (TFLite)"):
         for split in ("amazon_marc_en/test", "sst5_3class/test", "twitter_us_airline/test"):
             if split in teacher:
-                gap = 100 * (teacher[split]["macro_f1"] - ev[art][split]["macro_f1"])
+                gap = round(100 * (teacher[split]["macro_f1"] - ev[art][split]["macro_f1"]), 2)
                 out.append((f"{art} within 2.0 macro-F1 of the teacher on {split}: "
-                            f"{gap:+.1f} points behind", gap <= 2.0))
+                            f"{gap:+.2f} points behind", gap <= 2.0))
     if "sst2/dev" in teacher:
         for art in ("student int8 (ONNX)", "student int8 (TFLite)"):
-            acc = 100 * ev[art]["sst2/dev"]["accuracy"]
-            out.append((f"{art} SST-2 dev accuracy {acc:.1f} >= 88.0", acc >= 88.0))
+            acc = round(100 * ev[art]["sst2/dev"]["accuracy"], 2)
+            out.append((f"{art} SST-2 dev accuracy {acc:.2f} >= 88.0", acc >= 88.0))
     agree = ctx["agreement"].get("all_test", 0.0)
     out.append((f"ONNX int8 and TFLite int8 agree on {100 * agree:.2f}% >= 99% of test predictions",
                 agree >= 0.99))
