@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import platform
 import statistics
 import sys
 import tempfile
@@ -118,18 +117,13 @@ def report(ms: dict[str, float], threads: int, texts: str) -> str:
     for name, shape in SHAPES.items():
         rows.append(f"| {name} int8 | {macs_per_token(*shape) / 1e6:.2f} M | {ms[name]:.3f} | "
                     f"{fp32 / ms[name]:.1f} | {int8 / ms[name]:.1f} |")
-    head = (f"# Student shape against speed ({platform.machine()}, {_cpu()}, {threads} threads)\n\n"
+    from convert.report import machine
+
+    head = (f"# Student shape against speed ({machine(threads)})\n\n"
             f"`python bench/arch_speed.py` on {texts}: random weights (speed does not depend on "
             "them), tokenization included, medians over rounds taken in turns. The targets are "
             "10x the teacher fp32 and 4x the teacher int8.\n\n")
     return head + "\n".join(rows) + "\n"
-
-
-def _cpu() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
 
 
 def sample_texts(kind: str, data: Path | None) -> tuple[list[str], str]:
