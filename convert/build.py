@@ -1,7 +1,8 @@
 """The build: teacher -> soft labels -> vocabulary -> students -> export -> evaluate -> bundle.
 
 Each stage writes its result under the out folder and a marker in
-``out/stages/``; a rerun skips finished stages, so a cut-off build resumes.
+``out/stages/`` with the config inputs it ran with; a rerun skips finished stages whose inputs
+are unchanged, so a cut-off build resumes, and a changed config redoes the stages it touches.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .data import LABELS, Example, binary_sources, eval_splits, load_mixture, lo
 from .distill import distill
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_tflite
 from .model import Student, StudentConfig, init_from_teacher
+from .stages import changed, stage_inputs
 from .teacher import Teacher, fine_tune, load_tokenizer, predict_logits, teacher_dir
 from .vocab import prune_vocab
 
@@ -43,19 +45,27 @@ class Build:
 
     # -- plumbing ---------------------------------------------------------
     def stage(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` as stage ``name``, or return its saved result when the stage already ran
+        with the same config inputs (``stages.stage_inputs``); changed inputs rerun it."""
         marker = self.stages / f"{name}.json"
+        inputs = stage_inputs(self.cfg, name)
         if marker.is_file():
             saved = json.loads(marker.read_text())
-            self.times[name] = saved["seconds"]
-            log.info("stage %s: cached (%.0f s)", name, saved["seconds"])
-            return saved["result"]
+            diff = changed(saved["inputs"], inputs) if "inputs" in saved else []
+            if not diff:
+                self.times[name] = saved["seconds"]
+                log.info("stage %s: cached (%.0f s)", name, saved["seconds"])
+                return saved["result"]
+            log.info("stage %s: the config changed since it ran (%s): running it again", name,
+                     "; ".join(diff))
         log.info("stage %s: start", name)
         t0 = time.time()
         result = fn()
         seconds = round(time.time() - t0, 1)
         self.times[name] = seconds
         self.stages.mkdir(parents=True, exist_ok=True)
-        marker.write_text(json.dumps({"seconds": seconds, "result": result}, indent=1))
+        marker.write_text(json.dumps({"seconds": seconds, "inputs": inputs, "result": result},
+                                     indent=1))
         log.info("stage %s: done in %.0f s", name, seconds)
         return result
 
@@ -135,8 +145,10 @@ class Build:
             init_from_teacher(model, self.load_teacher().bert, keep)
         folder = self.out / "students" / s.name
         trained = folder / "distill.json"
-        reused = trained.is_file()
-        if reused:  # trained by an earlier run that stopped before export finished
+        inputs = stage_inputs(self.cfg, f"student-{s.name}")
+        reused = trained.is_file() and not changed(
+            json.loads(trained.read_text()).get("inputs", inputs), inputs)
+        if reused:  # trained by an earlier run, with this config, that stopped before export
             model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
             seconds = json.loads(trained.read_text())["seconds"]
         else:
@@ -150,7 +162,7 @@ class Build:
                 alpha=d.alpha, seed=self.cfg.seed, desc=s.name)
             folder.mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), folder / "student.pt")
-            trained.write_text(json.dumps({"seconds": round(seconds, 1)}))
+            trained.write_text(json.dumps({"seconds": round(seconds, 1), "inputs": inputs}))
         export_onnx(model, folder / "student.fp32.onnx")
         quantize_onnx(folder / "student.fp32.onnx", folder / "student.int8.onnx",
                       per_channel=self.cfg.onnx_per_channel)
@@ -231,6 +243,7 @@ class Build:
         dev_agreement = self.dev_agreement(name, made) if len(made) > 1 else {}
         mode = self.pick_tflite_mode(modes, dev_agreement)
         shutil.copyfile(made[mode], folder / "student.int8.tflite")
+        self.chosen_eval_bundles(name)
         return {"int8_bytes": (folder / "student.int8.tflite").stat().st_size, "mode": mode,
                 "dev_agreement": dev_agreement}
 
@@ -266,13 +279,17 @@ class Build:
                                precision, tok)
         return {"fp32_bytes": (folder / "teacher.fp32.onnx").stat().st_size}
 
-    def artifacts(self, name: str) -> dict[str, tuple[Path, str]]:
+    def chosen_eval_bundles(self, name: str) -> None:
+        """One-artifact bundles of the chosen student's fp32 ONNX and int8 TFLite files."""
         folder, tok = self.out / "students" / name, self.out / "vocab" / "tokenizer.json"
+        self.single_bundle("student-fp32", folder / "student.fp32.onnx", "onnx", "fp32", tok)
+        self.single_bundle("student-int8-tflite", folder / "student.int8.tflite", "tflite",
+                           "int8", tok)
+
+    def artifacts(self, name: str) -> dict[str, tuple[Path, str]]:
         eb = self.out / "eval_bundles"
-        if not (eb / "student-fp32").exists():
-            self.single_bundle("student-fp32", folder / "student.fp32.onnx", "onnx", "fp32", tok)
-            self.single_bundle("student-int8-tflite", folder / "student.int8.tflite", "tflite",
-                               "int8", tok)
+        if not (eb / "student-fp32").exists():  # written by the tflite stage since
+            self.chosen_eval_bundles(name)
         return {"teacher fp32 (ONNX)": (eb / "teacher-fp32", "onnx"),
                 "teacher int8 (ONNX)": (eb / "teacher-int8", "onnx"),
                 "student fp32 (ONNX)": (eb / "student-fp32", "onnx"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -51,3 +52,23 @@ def test_smoke_writes_card_tar_and_resumes(smoke_bundle: Path) -> None:
                             "--out", str(smoke_bundle)], cwd=ROOT, capture_output=True, text=True,
                            check=False)
     assert again.returncode == 0 and "cached" in again.stderr
+
+
+@pytest.mark.slow
+def test_smoke_rerun_with_new_distillation_keeps_the_teacher(smoke_bundle: Path,
+                                                              tmp_path: Path) -> None:
+    config = tmp_path / "smoke-lr.toml"
+    text = (ROOT / "convert" / "configs" / "smoke.toml").read_text()
+    assert "lr = 1e-3" in text
+    config.write_text(text.replace("lr = 1e-3", "lr = 2e-3"))
+    again = subprocess.run([sys.executable, "-m", "convert", "build", "--config", str(config),
+                            "--data", "tests/fixtures/data", "--out", str(smoke_bundle)],
+                           cwd=ROOT, capture_output=True, text=True, check=False)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "stage teacher: cached" in again.stderr
+    assert "distill.lr: 0.001 -> 0.002" in again.stderr
+    assert "stage speed: the config changed" in again.stderr
+    markers = list((smoke_bundle / "students").glob("*/distill.json"))
+    assert markers
+    assert all(json.loads(m.read_text())["inputs"]["distill.lr"] == 0.002 for m in markers)
+    SentimentClassifier.load(smoke_bundle / "bundle", runtime="tflite")

@@ -1,0 +1,74 @@
+"""Stage inputs: a rerun with a changed config redoes exactly the stages the change touches."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from convert.build import Build
+from convert.config import load_config
+from convert.stages import FINAL_STAGES, TEACHER_STAGES, changed, stage_inputs
+
+ROOT = Path(__file__).parents[2]
+SMOKE = ROOT / "convert" / "configs" / "smoke.toml"
+
+
+def _stages(cfg: object) -> list[str]:
+    return [*TEACHER_STAGES, *(f"student-{s.name}" for s in cfg.students), *FINAL_STAGES]  # type: ignore[attr-defined]
+
+
+def test_a_new_distillation_reruns_students_and_after_but_keeps_the_teacher() -> None:
+    cfg = load_config(SMOKE)
+    other = dataclasses.replace(cfg, distill=dataclasses.replace(cfg.distill, epochs=7.0))
+    moved = [n for n in _stages(cfg) if changed(stage_inputs(cfg, n), stage_inputs(other, n))]
+    assert moved == [n for n in _stages(cfg) if n not in TEACHER_STAGES]
+    student = f"student-{cfg.students[0].name}"
+    assert changed(stage_inputs(cfg, student), stage_inputs(other, student)) == [
+        f"distill.epochs: {cfg.distill.epochs!r} -> 7.0"]
+
+
+def test_a_new_teacher_reruns_everything_and_a_new_vocab_keeps_the_teacher() -> None:
+    cfg = load_config(SMOKE)
+    teacher = dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, lr=1e-3))
+    assert all(changed(stage_inputs(cfg, n), stage_inputs(teacher, n)) for n in _stages(cfg))
+    vocab = dataclasses.replace(cfg, vocab=dataclasses.replace(cfg.vocab, max_size=99))
+    moved = {n for n in _stages(cfg) if changed(stage_inputs(cfg, n), stage_inputs(vocab, n))}
+    assert "teacher" not in moved and "teacher_dev" not in moved
+    assert {"vocab", "tflite", f"student-{cfg.students[0].name}"} <= moved
+
+
+def test_another_candidate_trains_only_itself_but_the_choice_is_redone() -> None:
+    cfg = load_config(SMOKE)
+    extra = dataclasses.replace(cfg.students[0], name="another", layers=2)
+    more = dataclasses.replace(cfg, students=(*cfg.students, extra))
+    first = f"student-{cfg.students[0].name}"
+    assert not changed(stage_inputs(cfg, first), stage_inputs(more, first))
+    assert changed(stage_inputs(cfg, "tflite"), stage_inputs(more, "tflite"))
+
+
+def test_inputs_survive_a_json_round_trip_unchanged() -> None:
+    cfg = load_config(SMOKE)
+    for name in _stages(cfg):
+        inputs = stage_inputs(cfg, name)
+        assert not changed(json.loads(json.dumps(inputs)), inputs), name
+
+
+def test_stage_reuses_a_result_only_for_the_same_inputs(tmp_path: Path) -> None:
+    cfg = load_config(SMOKE)
+    calls: list[str] = []
+
+    def run(cfg_: object, value: str) -> object:
+        return Build(cfg_, SMOKE, tmp_path, tmp_path).stage(  # type: ignore[arg-type]
+            "teacher", lambda: calls.append(value) or value)
+
+    assert run(cfg, "first") == "first"
+    assert run(cfg, "second") == "first"  # cached
+    changed_cfg = dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, epochs=3.0))
+    assert run(changed_cfg, "third") == "third"  # rerun: teacher.epochs changed
+    assert calls == ["first", "third"]
+    marker = json.loads((tmp_path / "stages" / "teacher.json").read_text())
+    assert marker["inputs"]["teacher.epochs"] == 3.0
+    del marker["inputs"]  # a marker written before inputs were recorded is still reused
+    (tmp_path / "stages" / "teacher.json").write_text(json.dumps(marker))
+    assert run(cfg, "fourth") == "third"
