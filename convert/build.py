@@ -137,7 +137,8 @@ class Build:
                              head_dim=s.head_dim, gelu=s.gelu)
 
     def student(self, index: int) -> dict[str, Any]:
-        s, d = self.cfg.students[index], self.cfg.distill
+        s = self.cfg.students[index]
+        d = self.cfg.distill_for(s)
         keep = json.loads((self.out / "vocab" / "keep.json").read_text())
         scfg = self.student_config(index, len(keep))
         model = Student(scfg)

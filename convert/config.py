@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,9 @@ class StudentCfg:
     init_from_teacher: bool = True
     head_dim: int = 0  # 0: hidden // heads; 32 with fewer than hidden / 32 heads prunes heads
     gelu: str = "tanh"  # or "exact" (the teacher's erf form; one fused node in ONNX Runtime)
+    # This candidate's own distillation settings over [distill] (epochs, batch, lr, temperature,
+    # alpha), so one build can compare recipes as well as shapes on the same teacher.
+    distill: dict[str, float] = field(default_factory=dict)
 
 
 TFLITE_SCHEMES = ("dynamic_tensorwise", "weight_only")  # int8 compute first: the faster one
@@ -74,6 +78,13 @@ class BuildConfig:
     max_dev_gap: float = 0.0
     gap_sources: tuple[str, ...] = ()  # the sources max_dev_gap looks at (default: every source)
     speed_runs: int = 300
+
+    def distill_for(self, student: StudentCfg) -> DistillCfg:
+        """[distill] with the student's own overrides applied."""
+        return replace(self.distill, **student.distill)
+
+
+STUDENT_DISTILL_KEYS = ("epochs", "batch", "lr", "temperature", "alpha")
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -122,10 +133,22 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(not unknown, f"gap_sources {unknown} are not [teacher] sources")
     for s in cfg.students:
         need(s.gelu in ("tanh", "exact"), f"student {s.name}: gelu must be tanh or exact")
+        _check_student_distill(cfg, s, need)
         need(s.head_dim > 0 or s.hidden % s.heads == 0,
              f"student {s.name}: hidden must be a multiple of heads (or set head_dim)")
     names = [s.name for s in cfg.students]
     need(len(set(names)) == len(names), "student names must be unique")
+
+
+def _check_student_distill(cfg: BuildConfig, s: StudentCfg,
+                           need: Callable[[bool, str], None]) -> None:
+    need(isinstance(s.distill, dict), f"student {s.name}: distill must be a table")
+    bad = sorted(set(s.distill) - set(STUDENT_DISTILL_KEYS))
+    need(not bad, f"student {s.name}: distill may only set {', '.join(STUDENT_DISTILL_KEYS)}, "
+                  f"not {bad}")
+    need(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+             for v in s.distill.values()), f"student {s.name}: distill values must be numbers > 0")
+    need(cfg.distill_for(s).alpha <= 1, f"student {s.name}: distill alpha must be in [0, 1]")
 
 
 def load_config(path: Path) -> BuildConfig:

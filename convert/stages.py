@@ -38,7 +38,8 @@ def stage_inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
         spec = next((s for s in cfg.students if f"student-{s.name}" == name), None)
         if spec is None:
             raise KeyError(f"no student stage {name!r} in this config")
-        return {**common, **_flat("student", asdict(spec))}
+        return {**common, **_flat("distill", asdict(cfg.distill_for(spec))),
+                **_flat("student", asdict(spec))}
     if name not in FINAL_STAGES:
         raise KeyError(f"unknown build stage {name!r}")
     final = {**common, "max_onnx_mb": cfg.max_onnx_mb, "max_dev_gap": cfg.max_dev_gap,

@@ -91,3 +91,28 @@ def test_cli_fails_fast_on_missing_data_and_bad_split(tmp_path: Path) -> None:
     (data / "reviews/dev.tsv").write_text("text\tlabel\n")
     r = _cli("build", "--config", str(SMOKE), "--data", str(data), "--out", str(tmp_path / "o2"))
     assert r.returncode == 2
+
+
+def _with_student_line(tmp_path: Path, line: str) -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(SMOKE.read_text().replace('name = "L1-H64"', f'name = "L1-H64"\n{line}', 1))
+    return path
+
+
+def test_a_student_overrides_the_distillation_settings(tmp_path: Path) -> None:
+    cfg = load_config(_with_student_line(tmp_path, "distill = { epochs = 3.0, alpha = 0.5 }"))
+    mine = cfg.distill_for(cfg.students[0])
+    assert (mine.epochs, mine.alpha) == (3.0, 0.5)
+    assert (mine.lr, mine.batch) == (cfg.distill.lr, cfg.distill.batch)
+    assert cfg.distill.epochs == 2.0
+
+
+@pytest.mark.parametrize("line, msg", [
+    ("distill = { unlabeled = 5 }", r"distill may only set .* not \['unlabeled'\]"),
+    ("distill = { alpha = 1.5 }", r"distill alpha must be in \[0, 1\]"),
+    ('distill = { lr = "fast" }', "distill values must be numbers > 0"),
+    ("distill = 3", "distill must be a table"),
+])
+def test_bad_student_distillation_override(tmp_path: Path, line: str, msg: str) -> None:
+    with pytest.raises(ConfigError, match=msg):
+        load_config(_with_student_line(tmp_path, line))
