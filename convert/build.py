@@ -28,7 +28,7 @@ from .data import LABELS, Example, binary_sources, eval_splits, load_mixture, lo
 from .distill import distill
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_tflite
 from .model import Student, StudentConfig, init_from_teacher
-from .stages import changed, stage_inputs
+from .stages import changed_since, stage_inputs
 from .teacher import Teacher, fine_tune, load_tokenizer, predict_logits, teacher_dir
 from .vocab import prune_vocab
 
@@ -51,7 +51,7 @@ class Build:
         inputs = stage_inputs(self.cfg, name)
         if marker.is_file():
             saved = json.loads(marker.read_text())
-            diff = changed(saved["inputs"], inputs) if "inputs" in saved else []
+            diff = changed_since(saved, inputs)
             if not diff:
                 self.times[name] = saved["seconds"]
                 log.info("stage %s: cached (%.0f s)", name, saved["seconds"])
@@ -147,11 +147,11 @@ class Build:
         folder = self.out / "students" / s.name
         trained = folder / "distill.json"
         inputs = stage_inputs(self.cfg, f"student-{s.name}")
-        reused = trained.is_file() and not changed(
-            json.loads(trained.read_text()).get("inputs", inputs), inputs)
-        if reused:  # trained by an earlier run, with this config, that stopped before export
+        saved = json.loads(trained.read_text()) if trained.is_file() else {}
+        reused = bool(saved) and not changed_since(saved, inputs)
+        if reused:  # trained with this config by a run cut off before export
             model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
-            seconds = json.loads(trained.read_text())["seconds"]
+            seconds = saved["seconds"]
         else:
             transfer = self.transfer_set()
             tok = load_tokenizer(self.out / "vocab" / "tokenizer.json", self.cfg.max_seq_length)

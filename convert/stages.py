@@ -31,22 +31,28 @@ def stage_inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
         return {**teacher, "distill.unlabeled": cfg.distill.unlabeled, **_flat("vocab", asdict(cfg.vocab))}
     if name in ("teacher_onnx", "teacher_dev"):
         return {**teacher, "eval_limit": cfg.eval_limit}
-    common = {**stage_inputs(cfg, "vocab"), **_flat("distill", asdict(cfg.distill)),
-              "eval_limit": cfg.eval_limit, "onnx_per_channel": cfg.onnx_per_channel,
-              "speed_runs": cfg.speed_runs}
+    common = {**stage_inputs(cfg, "vocab"), "eval_limit": cfg.eval_limit,
+              "onnx_per_channel": cfg.onnx_per_channel, "speed_runs": cfg.speed_runs}
     if name.startswith("student-"):
         spec = next((s for s in cfg.students if f"student-{s.name}" == name), None)
         if spec is None:
             raise KeyError(f"no student stage {name!r} in this config")
         return {**common, **_flat("distill", asdict(cfg.distill_for(spec))),
-                **_flat("student", asdict(spec))}
+                **_flat("student", asdict(spec))}  # the effective settings, overrides applied
     if name not in FINAL_STAGES:
         raise KeyError(f"unknown build stage {name!r}")
-    final = {**common, "max_onnx_mb": cfg.max_onnx_mb, "max_dev_gap": cfg.max_dev_gap,
-             "gap_sources": list(cfg.gap_sources), "tflite_quant": cfg.tflite_quant}
+    final = {**common, **_flat("distill", asdict(cfg.distill)), "max_onnx_mb": cfg.max_onnx_mb,
+             "max_dev_gap": cfg.max_dev_gap, "gap_sources": list(cfg.gap_sources),
+             "tflite_quant": cfg.tflite_quant}
     for s in cfg.students:
         final.update(_flat(f"students.{s.name}", asdict(s)))
     return final
+
+
+def changed_since(saved: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
+    """What moved since ``saved`` (a stage marker) was written; a marker written before inputs
+    were recorded counts as unchanged."""
+    return changed(saved["inputs"], inputs) if "inputs" in saved else []
 
 
 def changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
