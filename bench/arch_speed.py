@@ -40,12 +40,14 @@ SHAPES: dict[str, tuple[int, int, int, int, int]] = {
     "L1-A384-F384": (1, 384, 12, 0, 384),
     "L2-H192-F384": (2, 192, 6, 0, 384),
 }
-TEACHER_MACS = 6 * (4 * 384 * 384 + 2 * 384 * 1536)
 
 
 def macs_per_token(layers: int, hidden: int, heads: int, head_dim: int, inter: int) -> int:
     width = heads * (head_dim or hidden // heads)
     return layers * (4 * hidden * width + 2 * hidden * inter)
+
+
+TEACHER_MACS = macs_per_token(6, 384, 12, 0, 1536)  # all-MiniLM-L6-v2
 
 
 def export_students(folder: Path, vocab: int) -> dict[str, Path]:
@@ -76,13 +78,12 @@ def export_teacher(folder: Path) -> dict[str, Path]:
                                                         per_channel=True)}
 
 
-def timer(model: Path, tokenizer: Path, threads: int, texts: list[str]) -> Any:
+def timer(model: Path, tokenizer: Path, manifest: Any, threads: int, texts: list[str]) -> Any:
     from edge_sentiment.backends.base import BackendOptions
     from edge_sentiment.backends.onnx import OnnxBackend
-    from edge_sentiment.bundle import open_bundle
     from edge_sentiment.tokenize import TextEncoder
 
-    encoder = TextEncoder(tokenizer, open_bundle(None).manifest)
+    encoder = TextEncoder(tokenizer, manifest)
     backend = OnnxBackend(model, BackendOptions("CPUExecutionProvider", threads))
 
     def run(n: int) -> float:
@@ -98,9 +99,11 @@ def timer(model: Path, tokenizer: Path, threads: int, texts: list[str]) -> Any:
     return run
 
 
-def measure(models: dict[str, tuple[Path, Path]], threads: int, n: int, rounds: int,
-            texts: list[str]) -> dict[str, float]:
-    runners = {name: timer(path, tok, threads, texts) for name, (path, tok) in models.items()}
+def measure(models: dict[str, tuple[Path, Path]], manifest: Any, threads: int, n: int,
+            rounds: int, texts: list[str]) -> dict[str, float]:
+    """``manifest``: the default bundle's, for the truncation policy and special tokens."""
+    runners = {name: timer(path, tok, manifest, threads, texts)
+               for name, (path, tok) in models.items()}
     seen: dict[str, list[float]] = {name: [] for name in runners}
     for _ in range(rounds):
         for name, run in runners.items():
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
         models = {name: (path, student_tok) for name, path in export_students(folder, vocab).items()}
         models.update({name: (path, teacher_dir() / "tokenizer.json")
                        for name, path in export_teacher(folder).items()})
-        ms = measure(models, threads, args.n, args.rounds, texts)
+        ms = measure(models, default.bundle.manifest, threads, args.n, args.rounds, texts)
     text = report(ms, threads, described)
     args.out.write_text(text, encoding="utf-8")
     print(text)
