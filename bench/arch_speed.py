@@ -10,7 +10,9 @@ through the runtime's own tokenizer and ONNX backend (``TextEncoder.encode`` + `
 what ``classify`` does for one text, less its bookkeeping), on the bench's sample texts, with
 the threads the machine's profile gives; the models take turns over ``--rounds`` rounds and
 the figures are medians. The table gives the multiply-accumulates per token of the encoder
-(projections and feed-forward; attention scores add ``2 * length * width`` more) and the ratio
+(projections and feed-forward; attention scores add ``2 * length * width`` more; for the
+convolutional students, the embedding projection and the kernel x hidden -> hidden mixes) and
+the ratio
 of the teacher's latency to each student's, the figure the conversion issue's 10x and 4x
 speed targets are about.
 """
@@ -40,6 +42,12 @@ SHAPES: dict[str, tuple[int, int, int, int, int]] = {
     "L1-A384-F384": (1, 384, 12, 0, 384),
     "L2-H192-F384": (2, 192, 6, 0, 384),
 }
+# The convolutional student (convert/cnn.py): name -> (layers, hidden, emb_rank, kernel)
+CNN_SHAPES: dict[str, tuple[int, int, int, int]] = {
+    "C3-H384-r128 (cnn)": (3, 384, 128, 3),
+    "C4-H384-r256 (cnn)": (4, 384, 256, 3),
+    "C3-H256-r128 (cnn)": (3, 256, 128, 3),
+}
 
 
 def macs_per_token(layers: int, hidden: int, heads: int, head_dim: int, inter: int) -> int:
@@ -47,22 +55,35 @@ def macs_per_token(layers: int, hidden: int, heads: int, head_dim: int, inter: i
     return layers * (4 * hidden * width + 2 * hidden * inter)
 
 
+def cnn_macs_per_token(layers: int, hidden: int, rank: int, kernel: int) -> int:
+    return rank * hidden + layers * kernel * hidden * hidden
+
+
 TEACHER_MACS = macs_per_token(6, 384, 12, 0, 1536)  # all-MiniLM-L6-v2
+ALL_MACS = {**{n: macs_per_token(*v) for n, v in SHAPES.items()},
+            **{n: cnn_macs_per_token(*v) for n, v in CNN_SHAPES.items()}}
 
 
 def export_students(folder: Path, vocab: int) -> dict[str, Path]:
     import torch
 
+    from convert.cnn import ConvConfig, ConvStudent
     from convert.export import export_onnx, quantize_onnx
     from convert.model import Student, StudentConfig
 
     torch.manual_seed(0)
-    out = {}
+    models: dict[str, torch.nn.Module] = {}
     for name, (layers, hidden, heads, head_dim, inter) in SHAPES.items():
-        cfg = StudentConfig(vocab_size=vocab, layers=layers, hidden=hidden, heads=heads,
-                            head_dim=head_dim, intermediate=inter, emb_rank=128, gelu="exact")
+        models[name] = Student(StudentConfig(
+            vocab_size=vocab, layers=layers, hidden=hidden, heads=heads, head_dim=head_dim,
+            intermediate=inter, emb_rank=128, gelu="exact"))
+    for name, (layers, hidden, rank, kernel) in CNN_SHAPES.items():
+        models[name] = ConvStudent(ConvConfig(vocab_size=vocab, layers=layers, hidden=hidden,
+                                              emb_rank=rank, kernel=kernel))
+    out = {}
+    for name, model in models.items():
         stem = folder / name.split()[0]
-        export_onnx(Student(cfg).eval(), stem.with_suffix(".fp32.onnx"))
+        export_onnx(model.eval(), stem.with_suffix(".fp32.onnx"))
         out[name] = quantize_onnx(stem.with_suffix(".fp32.onnx"), stem.with_suffix(".int8.onnx"),
                                   per_channel=False)
     return out
@@ -117,8 +138,8 @@ def report(ms: dict[str, float], threads: int, texts: str) -> str:
             "|---|---|---|---|---|",
             f"| teacher fp32 | {TEACHER_MACS / 1e6:.2f} M | {fp32:.3f} | 1.0 | |",
             f"| teacher int8 (per-channel) | {TEACHER_MACS / 1e6:.2f} M | {int8:.3f} | | 1.0 |"]
-    for name, shape in SHAPES.items():
-        rows.append(f"| {name} int8 | {macs_per_token(*shape) / 1e6:.2f} M | {ms[name]:.3f} | "
+    for name, macs in ALL_MACS.items():
+        rows.append(f"| {name} int8 | {macs / 1e6:.2f} M | {ms[name]:.3f} | "
                     f"{fp32 / ms[name]:.1f} | {int8 / ms[name]:.1f} |")
     from convert.report import machine
 

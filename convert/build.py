@@ -27,8 +27,8 @@ from .config import TFLITE_SCHEMES, BuildConfig
 from .data import LABELS, Example, binary_sources, eval_splits, load_mixture, load_split, load_unlabeled
 from .distill import distill
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_tflite
-from .model import Student, StudentConfig, init_from_teacher
 from .stages import changed_since, stage_inputs
+from .students import StudentModel, init_student, make_student
 from .teacher import Teacher, fine_tune, load_tokenizer, predict_logits, teacher_dir
 from .vocab import prune_vocab
 
@@ -129,21 +129,16 @@ class Build:
         (self.out / "vocab" / "keep.json").write_text(json.dumps(keep))
         return {"vocab_size": len(keep)}
 
-    def student_config(self, index: int, vocab_size: int) -> StudentConfig:
-        s = self.cfg.students[index]
-        return StudentConfig(vocab_size=vocab_size, hidden=s.hidden, layers=s.layers,
-                             heads=s.heads, intermediate=s.intermediate,
-                             max_len=self.cfg.max_seq_length, emb_rank=s.emb_rank,
-                             head_dim=s.head_dim, gelu=s.gelu)
+    def make_student(self, index: int, vocab_size: int) -> StudentModel:
+        return make_student(self.cfg.students[index], vocab_size, self.cfg.max_seq_length)
 
     def student(self, index: int) -> dict[str, Any]:
         s = self.cfg.students[index]
         d = self.cfg.distill_for(s)
         keep = json.loads((self.out / "vocab" / "keep.json").read_text())
-        scfg = self.student_config(index, len(keep))
-        model = Student(scfg)
+        model = self.make_student(index, len(keep))
         if s.init_from_teacher:
-            init_from_teacher(model, self.load_teacher().bert, keep)
+            init_student(model, self.load_teacher().bert, keep)
         folder = self.out / "students" / s.name
         trained = folder / "distill.json"
         inputs = stage_inputs(self.cfg, f"student-{s.name}")
@@ -178,7 +173,7 @@ class Build:
                 "p50_ms": bench["p50_ms"], "dev_macro_f1": report.mean_macro_f1(dev, "dev", sources),
                 "dev_by_source": report.score_by_source(dev, "dev", sources),
                 "distill_seconds": round(seconds, 1), "distill_reused": reused,
-                "config": scfg.to_json()}
+                "config": model.cfg.to_json()}
 
     def single_bundle(self, name: str, model: Path, runtime: str, precision: str,
                       tokenizer: Path) -> Path:
@@ -235,7 +230,7 @@ class Build:
         folder = self.out / "students" / name
         idx = [s.name for s in self.cfg.students].index(name)
         keep = json.loads((self.out / "vocab" / "keep.json").read_text())
-        model = Student(self.student_config(idx, len(keep)))
+        model = self.make_student(idx, len(keep))
         model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
         export_tflite(model.eval(), folder / "student.fp32.tflite", self.cfg.max_seq_length)
         modes = TFLITE_SCHEMES if self.cfg.tflite_quant == "auto" else (self.cfg.tflite_quant,)

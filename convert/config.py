@@ -38,14 +38,20 @@ class VocabCfg:
     max_size: int = 16000
 
 
+STUDENT_ARCHS = ("transformer", "cnn")
+TRANSFORMER_ONLY = ("heads", "intermediate", "head_dim", "gelu")
+
+
 @dataclass(frozen=True)
 class StudentCfg:
     name: str
     layers: int
     hidden: int
-    heads: int
-    intermediate: int
-    emb_rank: int = 0
+    heads: int = 0  # transformer only (required there)
+    intermediate: int = 0  # transformer only (required there)
+    emb_rank: int = 0  # cnn: required (its embedding is always factorised)
+    arch: str = "transformer"  # or "cnn" (convert/cnn.py)
+    kernel: int = 0  # cnn only: odd convolution width (0: 3)
     init_from_teacher: bool = True
     head_dim: int = 0  # 0: hidden // heads; 32 with fewer than hidden / 32 heads prunes heads
     gelu: str = "tanh"  # or "exact" (the teacher's erf form; one fused node in ONNX Runtime)
@@ -132,12 +138,35 @@ def _check(cfg: BuildConfig, source: str) -> None:
     unknown = sorted(set(cfg.gap_sources) - set(cfg.teacher.sources))
     need(not unknown, f"gap_sources {unknown} are not [teacher] sources")
     for s in cfg.students:
-        need(s.gelu in ("tanh", "exact"), f"student {s.name}: gelu must be tanh or exact")
+        need(s.arch in STUDENT_ARCHS, f"student {s.name}: arch must be one of "
+                                      f"{', '.join(STUDENT_ARCHS)}, not {s.arch!r}")
+        need(s.layers > 0 and s.hidden > 0, f"student {s.name}: layers and hidden must be > 0")
         _check_student_distill(cfg, s, need)
-        need(s.head_dim > 0 or s.hidden % s.heads == 0,
-             f"student {s.name}: hidden must be a multiple of heads (or set head_dim)")
+        if s.arch == "cnn":
+            _check_cnn(s, need)
+        else:
+            _check_transformer(s, need)
     names = [s.name for s in cfg.students]
     need(len(set(names)) == len(names), "student names must be unique")
+
+
+def _check_transformer(s: StudentCfg, need: Callable[[bool, str], None]) -> None:
+    need(s.heads > 0 and s.intermediate > 0,
+         f"student {s.name}: a transformer needs heads and intermediate > 0")
+    need(s.gelu in ("tanh", "exact"), f"student {s.name}: gelu must be tanh or exact")
+    need(s.head_dim > 0 or s.hidden % s.heads == 0,
+         f"student {s.name}: hidden must be a multiple of heads (or set head_dim)")
+    need(s.kernel == 0, f"student {s.name}: kernel is for arch = \"cnn\" only")
+
+
+def _check_cnn(s: StudentCfg, need: Callable[[bool, str], None]) -> None:
+    defaults = {f.name: f.default for f in fields(StudentCfg)}
+    set_here = [k for k in TRANSFORMER_ONLY if getattr(s, k) != defaults[k]]
+    need(not set_here, f"student {s.name}: {', '.join(set_here)} apply to transformers only, "
+                       "not to arch = \"cnn\"")
+    need(s.emb_rank > 0, f"student {s.name}: a cnn needs emb_rank > 0")
+    need(s.kernel == 0 or (s.kernel > 0 and s.kernel % 2 == 1),
+         f"student {s.name}: kernel must be an odd number")
 
 
 def _check_student_distill(cfg: BuildConfig, s: StudentCfg,

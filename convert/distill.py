@@ -9,13 +9,12 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
-from .model import Student
 from .teacher import hard_loss, train_steps
 
 log = logging.getLogger(__name__)
 
 
-def distill(student: Student, tok: Tokenizer, texts: list[str], hard: list[int],
+def distill(student: nn.Module, tok: Tokenizer, texts: list[str], hard: list[int],
             binary: list[bool], soft_logits: np.ndarray, *, epochs: float, batch: int, lr: float,
             temperature: float, alpha: float, seed: int, desc: str = "distill") -> float:
     """Train ``student`` in place; ``hard[i] == -1`` marks unlabelled text, ``binary[i]`` a

@@ -13,8 +13,11 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from .config import BuildConfig
+from .config import BuildConfig, StudentCfg
 
+# Student keys added after builds had saved markers, left out of the inputs while at these
+# defaults, so a marker written before they existed still matches an unchanged candidate.
+LATE_STUDENT_KEYS = {"arch": "transformer", "kernel": 0}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
 FINAL_STAGES = ("tflite", "evaluate", "speed")
 
@@ -38,14 +41,14 @@ def stage_inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
         if spec is None:
             raise KeyError(f"no student stage {name!r} in this config")
         return {**common, **_flat("distill", asdict(cfg.distill_for(spec))),
-                **_flat("student", asdict(spec))}  # the effective settings, overrides applied
+                **_flat("student", _student(spec))}  # the effective settings, overrides applied
     if name not in FINAL_STAGES:
         raise KeyError(f"unknown build stage {name!r}")
     final = {**common, **_flat("distill", asdict(cfg.distill)), "max_onnx_mb": cfg.max_onnx_mb,
              "max_dev_gap": cfg.max_dev_gap, "gap_sources": list(cfg.gap_sources),
              "tflite_quant": cfg.tflite_quant}
     for s in cfg.students:
-        final.update(_flat(f"students.{s.name}", asdict(s)))
+        final.update(_flat(f"students.{s.name}", _student(s)))
     return final
 
 
@@ -60,6 +63,11 @@ def changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     keys = sorted(set(before) | set(now))
     return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in keys
             if _jsonish(before.get(k)) != _jsonish(now.get(k))]
+
+
+def _student(spec: StudentCfg) -> dict[str, Any]:
+    return {k: v for k, v in asdict(spec).items()
+            if k not in LATE_STUDENT_KEYS or v != LATE_STUDENT_KEYS[k]}
 
 
 def _flat(prefix: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -116,3 +116,43 @@ def test_a_student_overrides_the_distillation_settings(tmp_path: Path) -> None:
 def test_bad_student_distillation_override(tmp_path: Path, line: str, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
         load_config(_with_student_line(tmp_path, line))
+
+
+@pytest.mark.parametrize("line, msg", [
+    ('arch = "lstm"', "arch must be one of transformer, cnn, not 'lstm'"),
+    ('arch = "cnn"', "heads, intermediate apply to transformers only"),
+    ("kernel = 3", 'kernel is for arch = "cnn" only'),
+])
+def test_bad_student_architecture(tmp_path: Path, line: str, msg: str) -> None:
+    with pytest.raises(ConfigError, match=msg):
+        load_config(_with_student_line(tmp_path, line))
+
+
+def _with_cnn(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "c.toml"
+    path.write_text(SMOKE.read_text() + f'\n[[students]]\nname = "C"\narch = "cnn"\nlayers = 2\n'
+                                        f"hidden = 32\n{extra}")
+    return path
+
+
+@pytest.mark.parametrize("extra, msg", [
+    ("", "a cnn needs emb_rank > 0"),
+    ("emb_rank = 8\nkernel = 4\n", "kernel must be an odd number"),
+    ('emb_rank = 8\ngelu = "exact"\n', "gelu apply to transformers only"),
+])
+def test_bad_cnn_student(tmp_path: Path, extra: str, msg: str) -> None:
+    with pytest.raises(ConfigError, match=msg):
+        load_config(_with_cnn(tmp_path, extra))
+
+
+def test_a_transformer_needs_heads_and_intermediate(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(SMOKE.read_text().replace("heads = 2\n", "", 1))
+    with pytest.raises(ConfigError, match="a transformer needs heads and intermediate > 0"):
+        load_config(path)
+
+
+def test_a_cnn_student_parses(tmp_path: Path) -> None:
+    cfg = load_config(_with_cnn(tmp_path, "emb_rank = 8\nkernel = 5\n"))
+    cnn = cfg.students[-1]
+    assert (cnn.arch, cnn.kernel, cnn.emb_rank, cnn.heads) == ("cnn", 5, 8, 0)

@@ -72,3 +72,14 @@ def test_stage_reuses_a_result_only_for_the_same_inputs(tmp_path: Path) -> None:
     del marker["inputs"]  # a marker written before inputs were recorded is still reused
     (tmp_path / "stages" / "teacher.json").write_text(json.dumps(marker))
     assert run(cfg, "fourth") == "third"
+
+
+def test_keys_added_later_leave_older_transformer_markers_valid() -> None:
+    cfg = load_config(SMOKE)
+    student = f"student-{cfg.students[0].name}"
+    inputs = stage_inputs(cfg, student)
+    assert "student.arch" not in inputs and "student.kernel" not in inputs
+    cnn = dataclasses.replace(cfg.students[0], name="c", arch="cnn", heads=0, intermediate=0)
+    with_cnn = dataclasses.replace(cfg, students=(*cfg.students, cnn))
+    assert stage_inputs(with_cnn, "student-c")["student.arch"] == "cnn"
+    assert changed(stage_inputs(cfg, "speed"), stage_inputs(with_cnn, "speed"))

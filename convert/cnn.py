@@ -1,0 +1,106 @@
+"""A convolutional student: far fewer graph nodes and multiply-accumulates than a transformer
+layer, for the speed targets (one text at a time, where per-node overhead dominates).
+
+Design choices for edge runtimes:
+- each convolution is written as shifted copies of the sequence, concatenated and sent through
+  one ``nn.Linear`` (kernel x hidden -> hidden): ONNX Runtime's dynamic int8 quantizes it as a
+  MatMul (a ``Conv`` would stay fp32), and TFLite gets a FULLY_CONNECTED op;
+- dilations 1, 2, 4, ... widen the context with each layer (15 tokens after three layers of
+  kernel 3), residual connections and a LayerNorm after each;
+- padded positions are zeroed before every layer and left out of pooling, so a text padded to
+  TFLite's fixed length scores as it does unpadded in ONNX;
+- masked max and mean pooling, concatenated, then a linear head;
+- the embedding is factorised (vocab x rank, then rank -> hidden) and starts from the teacher's
+  token embeddings (SVD), as the transformer student's does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    vocab_size: int
+    hidden: int = 384
+    layers: int = 3
+    kernel: int = 3
+    emb_rank: int = 128
+    max_len: int = 128
+    num_labels: int = 3
+
+    def __post_init__(self) -> None:
+        if self.kernel < 1 or self.kernel % 2 == 0:
+            raise ValueError(f"kernel must be an odd number >= 1, not {self.kernel}")
+        if self.layers < 1 or self.hidden < 1 or self.emb_rank < 1:
+            raise ValueError("layers, hidden and emb_rank must be >= 1")
+
+    def dilation(self, layer: int) -> int:
+        return int(2 ** layer)
+
+    def to_json(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class _ConvLayer(nn.Module):
+    def __init__(self, hidden: int, kernel: int, dilation: int) -> None:
+        super().__init__()
+        self.kernel, self.dilation = kernel, dilation
+        self.mix = nn.Linear(kernel * hidden, hidden)
+        self.norm = nn.LayerNorm(hidden, eps=1e-12)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x [batch, length, hidden], mask [batch, length, 1] (1 for real tokens)."""
+        n, reach = x.shape[1], self.dilation * (self.kernel // 2)
+        padded = nn.functional.pad(x * mask, (0, 0, reach, reach))
+        taps = [padded[:, i * self.dilation: i * self.dilation + n] for i in range(self.kernel)]
+        h = nn.functional.gelu(self.mix(torch.cat(taps, dim=-1)))
+        return self.norm(x + h)
+
+
+class ConvStudent(nn.Module):
+    """input_ids, attention_mask [batch, length] -> logits [batch, num_labels]."""
+
+    def __init__(self, cfg: ConvConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.word = nn.Embedding(cfg.vocab_size, cfg.emb_rank)
+        self.proj = nn.Linear(cfg.emb_rank, cfg.hidden, bias=False)
+        self.emb_norm = nn.LayerNorm(cfg.hidden, eps=1e-12)
+        self.layers = nn.ModuleList(_ConvLayer(cfg.hidden, cfg.kernel, cfg.dilation(i))
+                                    for i in range(cfg.layers))
+        self.head = nn.Linear(2 * cfg.hidden, cfg.num_labels)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = self.emb_norm(self.proj(self.word(input_ids)))
+        mask = attention_mask.to(x.dtype)[:, :, None]
+        for layer in self.layers:
+            x = layer(x, mask)
+        top = (x + (mask - 1.0) * 10000.0).amax(dim=1)
+        mean = (x * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        logits: torch.Tensor = self.head(torch.cat([top, mean], dim=-1))
+        return logits
+
+
+def init_conv_from_teacher(student: ConvStudent, bert: nn.Module,
+                           keep_ids: list[int] | None = None) -> None:
+    """Start the embedding from the teacher's token embeddings: a rank-``emb_rank`` SVD of the
+    (pruned) table, its right factor as the projection when the widths match, and the teacher's
+    embedding LayerNorm."""
+    cfg = student.cfg
+    emb = bert.embeddings  # type: ignore[attr-defined]
+    with torch.no_grad():
+        table = emb.word_embeddings.weight.detach()
+        if keep_ids is not None:
+            table = table[torch.tensor(keep_ids)]
+        table = table + emb.token_type_embeddings.weight[0]
+        u, s, vh = torch.linalg.svd(table, full_matrices=False)
+        r = min(cfg.emb_rank, s.shape[0])
+        student.word.weight.zero_()  # columns past the table's rank start silent
+        student.word.weight[:, :r].copy_(u[:, :r] * s[:r])
+        if table.shape[1] == cfg.hidden:
+            student.proj.weight[:, :r].copy_(vh[:r].T)
+            student.emb_norm.load_state_dict(emb.LayerNorm.state_dict())
