@@ -130,12 +130,14 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import run_bench
+    from .bench import SAMPLE_TEXTS, run_bench
+    from .evaluate import read_labeled_tsv
 
     if args.n < 1:
         raise InputError("--n must be >= 1")
+    texts = read_labeled_tsv(Path(args.texts))[0] if args.texts else SAMPLE_TEXTS
     result = run_bench({"bundle": args.bundle, "runtime": args.runtime, "profile": args.profile,
-                        "threads": args.threads, "provider": args.provider}, n=args.n)
+                        "threads": args.threads, "provider": args.provider}, n=args.n, texts=texts)
     if args.json:
         _out(result)
     else:
@@ -175,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="latency, throughput, peak RSS, load time")
     _load_args(p)
     p.add_argument("--n", type=int, default=200, help="single-text runs")
+    p.add_argument("--texts", help="time these texts (a labelled TSV, header text<TAB>label, "
+                   "such as a dev split) instead of the built-in short samples")
     p.set_defaults(func=cmd_bench)
     for name, module in (("agent", "edge_sentiment.agent.cli"),
                          ("fleet", "edge_sentiment.fleet.cli"),

@@ -91,6 +91,17 @@ def test_bench_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--json", "--n", "20", "--bundle", TINY]) == 0
     r = json.loads(capsys.readouterr().out)
     assert r["latency_ms"]["p50"] > 0 and r["peak_rss_mb"] > 0 and r["throughput_per_s"] > 0
+    assert r["texts"] == 8 and r["mean_tokens"] > 5
+
+
+def test_bench_on_texts_from_a_labelled_file(capsys: pytest.CaptureFixture[str],
+                                             tmp_path: Path) -> None:
+    long = " ".join(["the screen is bright and the battery lasts"] * 4)
+    data = tmp_path / "dev.tsv"
+    data.write_text(f"text\tlabel\n{long}\tpositive\nbad\tnegative\n", encoding="utf-8")
+    assert main(["bench", "--json", "--n", "10", "--bundle", TINY, "--texts", str(data)]) == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["texts"] == 2 and r["mean_tokens"] > 15
 
 
 @pytest.mark.parametrize("argv, code, msg", [
@@ -98,6 +109,7 @@ def test_bench_json(capsys: pytest.CaptureFixture[str]) -> None:
     (["classify", "--bundle", "/nonexistent", "x"], 3, "bundle not found"),
     (["classify", "--runtime", "coreml", "x"], 2, "invalid choice"),
     (["bench", "--n", "0"], 2, "--n must be"),
+    (["bench", "--texts", "/nonexistent.tsv"], 2, "file not found"),
     (["frobnicate"], 2, "invalid choice"),
     ([], 2, "usage"),
 ])
