@@ -20,8 +20,10 @@ import numpy as np
 import torch
 
 from edge_sentiment.bundle import pack_bundle
+from edge_sentiment.errors import ConfigError
 
 from . import report
+from .augment import augment_texts
 from .bundle_writer import update_manifest, write_bundle
 from .config import TFLITE_SCHEMES, BuildConfig
 from .data import LABELS, Example, binary_sources, eval_splits, load_mixture, load_split, load_unlabeled
@@ -115,11 +117,28 @@ class Build:
         return model.eval()
 
     def soft_labels(self) -> dict[str, Any]:
+        """Teacher logits for the transfer set, then for its ``[distill] augment`` copies."""
         texts = [e.text for e in self.transfer_set()]
+        texts += augment_texts(texts, self.cfg.distill.augment, self.cfg.seed)
         tok = load_tokenizer(teacher_dir() / "tokenizer.json", self.cfg.max_seq_length)
         logits = predict_logits(self.load_teacher(), tok, texts)
         np.save(self.out / "teacher" / "soft_logits.npy", logits)
         return {"texts": len(texts)}
+
+    def distill_set(self, copies: int) -> tuple[list[str], list[int], list[bool], np.ndarray]:
+        """Texts, hard labels (-1: none), binary-source flags and teacher logits: the transfer
+        set and the first ``copies`` augmented copies of it (teacher labels only)."""
+        transfer = self.transfer_set()
+        texts = [e.text for e in transfer]
+        hard = [LABELS.index(e.label) if e.label else -1 for e in transfer]
+        binary = self.binary_rows(transfer)
+        extra = augment_texts(texts, copies, self.cfg.seed)
+        logits = np.load(self.out / "teacher" / "soft_logits.npy")
+        if len(logits) < len(texts) + len(extra):
+            raise ConfigError(f"teacher soft labels cover {len(logits)} texts, the student needs "
+                             f"{len(texts) + len(extra)}: rerun the soft_labels stage")
+        return (texts + extra, hard + [-1] * len(extra), binary + [False] * len(extra),
+                logits[: len(texts) + len(extra)])
 
     def vocab(self) -> dict[str, Any]:
         texts = [e.text for e in self.transfer_set()]
@@ -148,14 +167,10 @@ class Build:
             model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
             seconds = saved["seconds"]
         else:
-            transfer = self.transfer_set()
             tok = load_tokenizer(self.out / "vocab" / "tokenizer.json", self.cfg.max_seq_length)
             seconds = distill(
-                model, tok, [e.text for e in transfer],
-                [LABELS.index(e.label) if e.label else -1 for e in transfer],
-                self.binary_rows(transfer), np.load(self.out / "teacher" / "soft_logits.npy"),
-                epochs=d.epochs, batch=d.batch, lr=d.lr, temperature=d.temperature,
-                alpha=d.alpha, seed=self.cfg.seed, desc=s.name)
+                model, tok, *self.distill_set(d.augment), epochs=d.epochs, batch=d.batch,
+                lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=self.cfg.seed, desc=s.name)
             folder.mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), folder / "student.pt")
             trained.write_text(json.dumps({"seconds": round(seconds, 1), "inputs": inputs}))
@@ -341,13 +356,21 @@ class Build:
         tfl = self.stage("tflite", lambda: self.tflite(best["name"]))
         evals = self.stage("evaluate", lambda: self.evaluate(best["name"]))
         arts = self.artifacts(best["name"])
-        spd = self.stage("speed", lambda: report.speed(
-            {k: arts[k] for k in ("student int8 (ONNX)", "student int8 (TFLite)",
-                                  "teacher fp32 (ONNX)", "teacher int8 (ONNX)")},
-            self.cfg.speed_runs))
-        ctx = {**self.context(best, pareto, evals, spd, t0), "teacher_dev": teacher_dev,
+        spd = self.stage("speed", lambda: self.speed(arts))
+        ctx = {**self.context(best, pareto, evals, spd["samples"], t0), "teacher_dev": teacher_dev,
+               "speed_real": (spd["where"], spd["real"]),
                "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": gap_sources}
         return self.final_bundle(best["name"], {**ctx, "tflite": tfl})
+
+    def speed(self, arts: dict[str, tuple[Path, str]]) -> dict[str, Any]:
+        """The chosen student against the teacher, on the bench's short samples and on the dev
+        texts of ``speed_texts`` (real lengths)."""
+        models = {k: arts[k] for k in ("student int8 (ONNX)", "student int8 (TFLite)",
+                                       "teacher fp32 (ONNX)", "teacher int8 (ONNX)")}
+        src = self.cfg.speed_texts or (self.cfg.gap_sources or tuple(self.cfg.teacher.sources))[0]
+        runs = self.cfg.speed_runs
+        return {"samples": report.speed(models, runs), "where": f"{src}/dev",
+                "real": report.speed(models, runs, texts=self.data / src / "dev.tsv")}
 
     def context(self, best: dict[str, Any], pareto: list[dict[str, Any]], evals: dict[str, Any],
                 spd: dict[str, Any], t0: float) -> dict[str, Any]:

@@ -30,6 +30,9 @@ class DistillCfg:
     lr: float = 5e-4
     temperature: float = 2.0
     alpha: float = 0.7  # weight of the soft (teacher) loss
+    # Perturbed copies of each transfer text the teacher labels (convert/augment.py); a student
+    # trains on all of them unless its own ``distill = { augment = k }`` asks for fewer.
+    augment: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,13 +87,16 @@ class BuildConfig:
     max_dev_gap: float = 0.0
     gap_sources: tuple[str, ...] = ()  # the sources max_dev_gap looks at (default: every source)
     speed_runs: int = 300
+    # The source whose dev texts the speed stage also times (real lengths; the bench's built-in
+    # samples are short). "": the first gap source, else the first [teacher] source.
+    speed_texts: str = ""
 
     def distill_for(self, student: StudentCfg) -> DistillCfg:
         """[distill] with the student's own overrides applied."""
         return replace(self.distill, **student.distill)
 
 
-STUDENT_DISTILL_KEYS = ("epochs", "batch", "lr", "temperature", "alpha")
+STUDENT_DISTILL_KEYS = ("epochs", "batch", "lr", "temperature", "alpha", "augment")
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -133,8 +139,12 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(bool(cfg.teacher.sources), "[teacher] sources must name at least one data source")
     need(all(w > 0 for w in cfg.teacher.sources.values()), "[teacher] source weights must be > 0")
     need(0 <= cfg.distill.alpha <= 1, "[distill] alpha must be in [0, 1]")
+    need(isinstance(cfg.distill.augment, int) and cfg.distill.augment >= 0,
+         "[distill] augment must be a whole number >= 0")
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
+    need(not cfg.speed_texts or cfg.speed_texts in cfg.teacher.sources,
+         f"speed_texts {cfg.speed_texts!r} is not a [teacher] source")
     unknown = sorted(set(cfg.gap_sources) - set(cfg.teacher.sources))
     need(not unknown, f"gap_sources {unknown} are not [teacher] sources")
     for s in cfg.students:
@@ -176,8 +186,13 @@ def _check_student_distill(cfg: BuildConfig, s: StudentCfg,
     need(not bad, f"student {s.name}: distill may only set {', '.join(STUDENT_DISTILL_KEYS)}, "
                   f"not {bad}")
     need(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-             for v in s.distill.values()), f"student {s.name}: distill values must be numbers > 0")
+             for k, v in s.distill.items() if k != "augment"),
+         f"student {s.name}: distill values must be numbers > 0")
     need(cfg.distill_for(s).alpha <= 1, f"student {s.name}: distill alpha must be in [0, 1]")
+    mine = s.distill.get("augment", cfg.distill.augment)
+    need(isinstance(mine, int) and not isinstance(mine, bool) and 0 <= mine <= cfg.distill.augment,
+         f"student {s.name}: distill augment must be a whole number from 0 to [distill] augment "
+         f"({cfg.distill.augment})")
 
 
 def load_config(path: Path) -> BuildConfig:

@@ -13,42 +13,50 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from .config import BuildConfig, StudentCfg
+from .config import BuildConfig
 
-# Student keys added after builds had saved markers, left out of the inputs while at these
-# defaults, so a marker written before they existed still matches an unchanged candidate.
-LATE_STUDENT_KEYS = {"arch": "transformer", "kernel": 0}
+# Keys added after builds had saved markers (by their last dotted part), left out of the inputs
+# while at these defaults, so a marker written before they existed still matches.
+LATE_KEYS = {"arch": "transformer", "kernel": 0, "augment": 0}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
 FINAL_STAGES = ("tflite", "evaluate", "speed")
 
 
 def stage_inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
     """The config values (dotted keys) the result of stage ``name`` depends on."""
+    return {k: v for k, v in _inputs(cfg, name).items()
+            if LATE_KEYS.get(k.rsplit(".", 1)[-1], object()) != v}
+
+
+def _inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
     teacher = {"seed": cfg.seed, "max_seq_length": cfg.max_seq_length,
                **_flat("teacher", asdict(cfg.teacher))}
     if name == "teacher":
         return teacher
-    if name in ("validate", "soft_labels"):
+    if name == "validate":
         return {**teacher, "distill.unlabeled": cfg.distill.unlabeled}
+    if name == "soft_labels":
+        return {**teacher, "distill.unlabeled": cfg.distill.unlabeled,
+                "distill.augment": cfg.distill.augment}
     if name == "vocab":
         return {**teacher, "distill.unlabeled": cfg.distill.unlabeled, **_flat("vocab", asdict(cfg.vocab))}
     if name in ("teacher_onnx", "teacher_dev"):
         return {**teacher, "eval_limit": cfg.eval_limit}
-    common = {**stage_inputs(cfg, "vocab"), "eval_limit": cfg.eval_limit,
+    common = {**_inputs(cfg, "soft_labels"), **_inputs(cfg, "vocab"), "eval_limit": cfg.eval_limit,
               "onnx_per_channel": cfg.onnx_per_channel, "speed_runs": cfg.speed_runs}
     if name.startswith("student-"):
         spec = next((s for s in cfg.students if f"student-{s.name}" == name), None)
         if spec is None:
             raise KeyError(f"no student stage {name!r} in this config")
         return {**common, **_flat("distill", asdict(cfg.distill_for(spec))),
-                **_flat("student", _student(spec))}  # the effective settings, overrides applied
+                **_flat("student", asdict(spec))}  # the effective settings, overrides applied
     if name not in FINAL_STAGES:
         raise KeyError(f"unknown build stage {name!r}")
     final = {**common, **_flat("distill", asdict(cfg.distill)), "max_onnx_mb": cfg.max_onnx_mb,
              "max_dev_gap": cfg.max_dev_gap, "gap_sources": list(cfg.gap_sources),
-             "tflite_quant": cfg.tflite_quant}
+             "tflite_quant": cfg.tflite_quant, "speed_texts": cfg.speed_texts}
     for s in cfg.students:
-        final.update(_flat(f"students.{s.name}", _student(s)))
+        final.update(_flat(f"students.{s.name}", asdict(s)))
     return final
 
 
@@ -63,11 +71,6 @@ def changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     keys = sorted(set(before) | set(now))
     return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in keys
             if _jsonish(before.get(k)) != _jsonish(now.get(k))]
-
-
-def _student(spec: StudentCfg) -> dict[str, Any]:
-    return {k: v for k, v in asdict(spec).items()
-            if k not in LATE_STUDENT_KEYS or v != LATE_STUDENT_KEYS[k]}
 
 
 def _flat(prefix: str, data: dict[str, Any]) -> dict[str, Any]:

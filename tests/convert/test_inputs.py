@@ -156,3 +156,17 @@ def test_a_cnn_student_parses(tmp_path: Path) -> None:
     cfg = load_config(_with_cnn(tmp_path, "emb_rank = 8\nkernel = 5\n"))
     cnn = cfg.students[-1]
     assert (cnn.arch, cnn.kernel, cnn.emb_rank, cnn.heads) == ("cnn", 5, 8, 0)
+
+
+def test_augmentation_settings(tmp_path: Path) -> None:
+    text = SMOKE.read_text().replace("[distill]\n", "[distill]\naugment = 2\n", 1)
+    path = tmp_path / "c.toml"
+    path.write_text(text.replace('name = "L1-H64"', 'name = "L1-H64"\ndistill = { augment = 0 }'))
+    cfg = load_config(path)
+    assert [cfg.distill_for(s).augment for s in cfg.students] == [0, 2]
+    path.write_text(text.replace('name = "L1-H64"', 'name = "L1-H64"\ndistill = { augment = 3 }'))
+    with pytest.raises(ConfigError, match=r"augment must be a whole number from 0 to .* \(2\)"):
+        load_config(path)
+    path.write_text(text.replace("augment = 2", "augment = 1.5"))
+    with pytest.raises(ConfigError, match=r"\[distill\] augment must be a whole number"):
+        load_config(path)

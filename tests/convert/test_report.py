@@ -38,3 +38,19 @@ def test_one_more_sentence_meets_the_sst2_target() -> None:
     assert verdicts["student int8 (ONNX) SST-2 dev accuracy 88.07 >= 88.0"] is True
     assert verdicts["student int8 (ONNX) within 2.0 macro-F1 of the teacher on "
                     "sst5_3class/test: +3.40 points behind"] is False
+
+
+def test_speed_on_real_texts_gets_its_own_verdicts_and_table() -> None:
+    ctx = _ctx(student_sst2=0.9, student_sst5=0.62)
+    real = {k: {"p50_ms": v["p50_ms"] * f, "p95_ms": 1.0, "mean_tokens": 30.5}
+            for (k, v), f in zip(ctx["speed"].items(), (1.0, 2.0, 3.0))}
+    ctx["speed_real"] = ("amazon_marc_en/dev", real)
+    verdicts = dict(report.targets(ctx))
+    assert verdicts["student int8 ONNX 22.0x faster than teacher fp32 (ONNX) (>= 10x) on "
+                    "amazon_marc_en/dev"] is True
+    assert verdicts["student int8 ONNX 9.0x faster than teacher int8 (ONNX) (>= 4x) on "
+                    "amazon_marc_en/dev"] is True
+    assert verdicts["student int8 ONNX 3.0x faster than teacher int8 (ONNX) (>= 4x)"] is False
+    table = "\n".join(report._real_speed(ctx))
+    assert "`amazon_marc_en/dev`" in table and "30.5 student tokens" in table
+    assert report._real_speed(_ctx(0.9, 0.62)) == []

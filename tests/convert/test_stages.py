@@ -83,3 +83,15 @@ def test_keys_added_later_leave_older_transformer_markers_valid() -> None:
     with_cnn = dataclasses.replace(cfg, students=(*cfg.students, cnn))
     assert stage_inputs(with_cnn, "student-c")["student.arch"] == "cnn"
     assert changed(stage_inputs(cfg, "speed"), stage_inputs(with_cnn, "speed"))
+
+
+def test_more_augmentation_relabels_but_keeps_a_student_that_opts_out() -> None:
+    cfg = load_config(SMOKE)
+    first, second = cfg.students[0], cfg.students[1]
+    out_opt = dataclasses.replace(first, distill={"augment": 0})
+    base = dataclasses.replace(cfg, students=(out_opt, second))
+    more = dataclasses.replace(base, distill=dataclasses.replace(cfg.distill, augment=1))
+    moved = {n for n in _stages(base) if changed(stage_inputs(base, n), stage_inputs(more, n))}
+    assert {"soft_labels", f"student-{second.name}", "tflite"} <= moved
+    assert not moved & {"teacher", "vocab", f"student-{first.name}"}
+    assert "distill.augment" not in stage_inputs(cfg, "soft_labels")
