@@ -21,6 +21,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from .model import teacher_token_table
+
 
 @dataclass(frozen=True)
 class ConvConfig:
@@ -93,10 +95,7 @@ def init_conv_from_teacher(student: ConvStudent, bert: nn.Module,
     cfg = student.cfg
     emb = bert.embeddings  # type: ignore[attr-defined]
     with torch.no_grad():
-        table = emb.word_embeddings.weight.detach()
-        if keep_ids is not None:
-            table = table[torch.tensor(keep_ids)]
-        table = table + emb.token_type_embeddings.weight[0]
+        table = teacher_token_table(bert, keep_ids)
         u, s, vh = torch.linalg.svd(table, full_matrices=False)
         r = min(cfg.emb_rank, s.shape[0])
         student.word.weight.zero_()  # columns past the table's rank start silent

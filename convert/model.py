@@ -111,6 +111,16 @@ class Student(nn.Module):
         return logits
 
 
+def teacher_token_table(bert: nn.Module, keep_ids: list[int] | None = None) -> torch.Tensor:
+    """The teacher's token embeddings (rows ``keep_ids`` of a pruned vocabulary) plus its
+    token-type-0 embedding, which every single-segment input adds."""
+    emb = bert.embeddings  # type: ignore[attr-defined]
+    table = emb.word_embeddings.weight.detach()
+    if keep_ids is not None:
+        table = table[torch.tensor(keep_ids)]
+    return table + emb.token_type_embeddings.weight[0].detach()
+
+
 def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | None = None) -> None:
     """Copy what fits from a HF ``BertModel``: embeddings (SVD-factorised when the
     student uses a rank), positions and, when the hidden width and head size match, evenly
@@ -118,10 +128,7 @@ def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | N
     cfg = student.cfg
     emb = bert.embeddings  # type: ignore[attr-defined]
     with torch.no_grad():
-        table = emb.word_embeddings.weight.detach()
-        if keep_ids is not None:
-            table = table[torch.tensor(keep_ids)]
-        table = table + emb.token_type_embeddings.weight[0]
+        table = teacher_token_table(bert, keep_ids)
         if table.shape[1] == cfg.hidden and not cfg.emb_rank:
             student.word.weight.copy_(table)
         elif cfg.emb_rank and table.shape[1] == cfg.hidden and student.proj is not None:
