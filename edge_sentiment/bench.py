@@ -61,7 +61,7 @@ def run_bench(load_kwargs: dict[str, Any], n: int = 200, batch: int = 32,
     return {
         "backend": info.backend, "provider": info.provider, "threads": info.threads,
         "precision": info.precision, "bundle_version": info.bundle["version"], "n": n,
-        "load_and_first_s": round(load_s, 4), "texts": len(texts), "mean_tokens": tokens,
+        "load_and_first_s": round(load_s, 4), "texts": min(n, len(texts)), "mean_tokens": tokens,
         "latency_ms": {"p50": round(statistics.median(singles), 3),
                        "p95": round(_pct(singles, 0.95), 3), "p99": round(_pct(singles, 0.99), 3)},
         "batch": batch, "throughput_per_s": round(rounds * batch / elapsed, 1),
