@@ -159,11 +159,12 @@ def test_a_cnn_student_parses(tmp_path: Path) -> None:
 
 
 def test_augmentation_settings(tmp_path: Path) -> None:
-    text = SMOKE.read_text().replace("[distill]\n", "[distill]\naugment = 2\n", 1)
+    assert "augment = 1\n" in SMOKE.read_text()
+    text = SMOKE.read_text().replace("augment = 1\n", "augment = 2\n", 1)
     path = tmp_path / "c.toml"
     path.write_text(text.replace('name = "L1-H64"', 'name = "L1-H64"\ndistill = { augment = 0 }'))
     cfg = load_config(path)
-    assert [cfg.distill_for(s).augment for s in cfg.students] == [0, 2]
+    assert [cfg.distill_for(s).augment for s in cfg.students] == [0, 2, 2]
     path.write_text(text.replace('name = "L1-H64"', 'name = "L1-H64"\ndistill = { augment = 3 }'))
     with pytest.raises(ConfigError, match=r"augment must be a whole number from 0 to .* \(2\)"):
         load_config(path)

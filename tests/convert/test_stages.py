@@ -89,9 +89,11 @@ def test_more_augmentation_relabels_but_keeps_a_student_that_opts_out() -> None:
     cfg = load_config(SMOKE)
     first, second = cfg.students[0], cfg.students[1]
     out_opt = dataclasses.replace(first, distill={"augment": 0})
-    base = dataclasses.replace(cfg, students=(out_opt, second))
+    base = dataclasses.replace(cfg, students=(out_opt, second),
+                               distill=dataclasses.replace(cfg.distill, augment=0))
     more = dataclasses.replace(base, distill=dataclasses.replace(cfg.distill, augment=1))
     moved = {n for n in _stages(base) if changed(stage_inputs(base, n), stage_inputs(more, n))}
     assert {"soft_labels", f"student-{second.name}", "tflite"} <= moved
     assert not moved & {"teacher", "vocab", f"student-{first.name}"}
-    assert "distill.augment" not in stage_inputs(cfg, "soft_labels")
+    assert "distill.augment" not in stage_inputs(base, "soft_labels")
+    assert stage_inputs(more, "soft_labels")["distill.augment"] == 1
