@@ -28,7 +28,7 @@ from .bundle_writer import update_manifest, write_bundle
 from .config import TFLITE_SCHEMES, BuildConfig
 from .data import LABELS, Example, binary_sources, eval_splits, load_mixture, load_split, load_unlabeled
 from .distill import distill
-from .export import export_onnx, export_tflite, quantize_onnx, quantize_tflite
+from .export import export_onnx, export_tflite, quantize_onnx, quantize_teacher, quantize_tflite
 from .stages import changed_since, stage_inputs
 from .students import StudentModel, init_student, make_student
 from .teacher import Teacher, fine_tune, load_tokenizer, predict_logits, teacher_dir
@@ -283,7 +283,7 @@ class Build:
     def teacher_onnx(self) -> dict[str, Any]:
         folder = self.out / "teacher"
         export_onnx(self.load_teacher(), folder / "teacher.fp32.onnx", opset=17)
-        quantize_onnx(folder / "teacher.fp32.onnx", folder / "teacher.int8.onnx", per_channel=True)
+        quantize_teacher(folder / "teacher.fp32.onnx", folder / "teacher.int8.onnx")
         tok = teacher_dir() / "tokenizer.json"
         for precision in ("fp32", "int8"):
             self.single_bundle(f"teacher-{precision}", folder / f"teacher.{precision}.onnx", "onnx",

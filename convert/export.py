@@ -1,4 +1,4 @@
-"""Export a student to ONNX (fp32 and dynamic int8) and TFLite (int8).
+"""Export a student to ONNX (fp32 and dynamic int8) and TFLite (int8); quantize the teacher.
 
 Pitfalls handled here (see the project's FACTS):
 - ``quant_pre_process`` needs ``skip_symbolic_shape=True`` for BERT-style graphs;
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import tempfile
 import warnings
 from pathlib import Path
@@ -60,6 +61,30 @@ def quantize_onnx(fp32: Path, out: Path, per_channel: bool = True) -> Path:
                          per_channel=per_channel,
                          op_types_to_quantize=["MatMul", "Gemm", "Gather"],
                          extra_options={"EnableSubgraph": False, "DefaultTensorType": 1})
+    return out
+
+
+def quantize_teacher(fp32: Path, out: Path) -> Path:
+    """The teacher's int8 reference: Optimum's out-of-the-box dynamic int8 for x86 with VNNI
+    (per-channel int8 weights, uint8 activations; ``AutoQuantizationConfig.avx512_vnni``).
+
+    The fp32 export stays ``export_onnx``: the teacher is BERT with a mean-pooling head, not one
+    of the task heads Optimum's exporter knows. The students keep ``quantize_onnx``: per-tensor
+    weights, to match TFLite's TENSORWISE scheme.
+    """
+    from optimum.onnxruntime import ORTQuantizer
+    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+
+    config = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        # Optimum warns that the folder has no transformers config.json; nothing here needs one.
+        quantizer = ORTQuantizer.from_pretrained(fp32.parent, file_name=fp32.name)
+        made = Path(tmp) / "quantized"
+        quantizer.quantize(quantization_config=config, save_dir=made)
+        onnx_files = sorted(made.glob("*.onnx"))
+        if len(onnx_files) != 1:
+            raise RuntimeError(f"Optimum wrote {len(onnx_files)} ONNX files, expected one")
+        shutil.move(onnx_files[0], out)
     return out
 
 
