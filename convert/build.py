@@ -42,6 +42,8 @@ AGREEMENT_TARGET = 0.99
 class Build:
     def __init__(self, cfg: BuildConfig, config_path: Path, data: Path, out: Path) -> None:
         self.cfg, self.config_path, self.data, self.out = cfg, config_path, data, out
+        # The card quotes the config this build started from, even if the file is edited later.
+        self.config_text = config_path.read_text(encoding="utf-8")
         self.stages = out / "stages"
         self.times: dict[str, float] = {}
 
@@ -377,12 +379,12 @@ class Build:
         s = spd["student int8 (ONNX)"]["p50_ms"]
         summary = (f"Student int8 ONNX is {spd['teacher fp32 (ONNX)']['p50_ms'] / s:.1f}x faster "
                    f"than the teacher fp32 ONNX and {spd['teacher int8 (ONNX)']['p50_ms'] / s:.1f}x "
-                   "faster than the teacher int8 ONNX (per-channel dynamic).")
+                   "faster than the teacher int8 ONNX (Optimum ORTQuantizer, per-channel dynamic).")
         folder = self.out / "students" / best["name"]
         return {
             "name": self.cfg.name, "version": self.cfg.version, "evals": evals, "speed": spd,
             "speed_summary": summary, "pareto": pareto, "config_name": self.config_path.name,
-            "config_text": self.config_path.read_text(encoding="utf-8"),
+            "config_text": self.config_text,
             "command": f"python -m convert build --config {self.config_path} --data <shared/data> "
                        f"--out {self.out}",
             "build_minutes": self.build_seconds(pareto, t0) / 60, "stage_seconds": self.times,

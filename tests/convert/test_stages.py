@@ -97,3 +97,11 @@ def test_more_augmentation_relabels_but_keeps_a_student_that_opts_out() -> None:
     assert not moved & {"teacher", "vocab", f"student-{first.name}"}
     assert "distill.augment" not in stage_inputs(base, "soft_labels")
     assert stage_inputs(more, "soft_labels")["distill.augment"] == 1
+
+
+def test_the_card_quotes_the_config_the_build_started_from(tmp_path: Path) -> None:
+    config = tmp_path / "my.toml"
+    config.write_text(SMOKE.read_text())
+    build = Build(load_config(config), config, tmp_path, tmp_path)
+    config.write_text(SMOKE.read_text().replace('version = ', 'version = "9.9.9"\n# was '))
+    assert build.config_text == SMOKE.read_text()
