@@ -21,7 +21,7 @@ def augment_texts(texts: list[str], copies: int, seed: int) -> list[str]:
     if copies <= 0:
         return []
     words = [w for t in texts for w in t.split()]
-    out = []
+    out: list[str] = []
     for copy in range(copies):
         rng = random.Random(f"augment:{seed}:{copy}")
         out.extend(_perturb(t, rng, words) for t in texts)

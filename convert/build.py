@@ -352,7 +352,7 @@ class Build:
         self.stage("vocab", self.vocab)
         self.stage("teacher_onnx", self.teacher_onnx)
         teacher_dev = self.stage("teacher_dev", self.teacher_dev)
-        pareto = [self.stage(f"student-{s.name}", lambda i=i: self.student(i))
+        pareto = [self.stage(f"student-{s.name}", functools.partial(self.student, i))
                   for i, s in enumerate(self.cfg.students)]
         best, gap_sources = self.choose(pareto, teacher_dev)
         tfl = self.stage("tflite", lambda: self.tflite(best["name"]))
@@ -402,8 +402,8 @@ class Build:
         """Stage times, plus any distillation an earlier run did for a stage rerun since."""
         if not self.times:
             return time.time() - t0
-        return sum(self.times.values()) + sum(r["distill_seconds"] for r in pareto
-                                              if r.get("distill_reused"))
+        return float(sum(self.times.values()) + sum(r["distill_seconds"] for r in pareto
+                                                    if r.get("distill_reused")))
 
 
 def clean(out: Path) -> None:

@@ -17,6 +17,7 @@ Design choices for edge runtimes:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -60,7 +61,8 @@ class _ConvLayer(nn.Module):
         padded = nn.functional.pad(x * mask, (0, 0, reach, reach))
         taps = [padded[:, i * self.dilation: i * self.dilation + n] for i in range(self.kernel)]
         h = nn.functional.gelu(self.mix(torch.cat(taps, dim=-1)))
-        return self.norm(x + h)
+        out: torch.Tensor = self.norm(x + h)
+        return out
 
 
 class ConvStudent(nn.Module):
@@ -87,13 +89,13 @@ class ConvStudent(nn.Module):
         return logits
 
 
-def init_conv_from_teacher(student: ConvStudent, bert: nn.Module,
+def init_conv_from_teacher(student: ConvStudent, bert: Any,
                            keep_ids: list[int] | None = None) -> None:
     """Start the embedding from the teacher's token embeddings: a rank-``emb_rank`` SVD of the
     (pruned) table, its right factor as the projection when the widths match, and the teacher's
     embedding LayerNorm."""
     cfg = student.cfg
-    emb = bert.embeddings  # type: ignore[attr-defined]
+    emb = bert.embeddings
     with torch.no_grad():
         table = teacher_token_table(bert, keep_ids)
         u, s, vh = torch.linalg.svd(table, full_matrices=False)

@@ -60,7 +60,7 @@ class StudentCfg:
     gelu: str = "tanh"  # or "exact" (the teacher's erf form; one fused node in ONNX Runtime)
     # This candidate's own distillation settings over [distill] (epochs, batch, lr, temperature,
     # alpha), so one build can compare recipes as well as shapes on the same teacher.
-    distill: dict[str, float] = field(default_factory=dict)
+    distill: dict[str, Any] = field(default_factory=dict)
 
 
 TFLITE_SCHEMES = ("dynamic_tensorwise", "weight_only")  # int8 compute first: the faster one

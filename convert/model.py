@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,7 +80,8 @@ class _Layer(nn.Module):
         ctx = ctx.reshape(b, n, self.heads * self.head_dim)
         x = self.attn_norm(x + self.attn_out(ctx))
         ff = self.ff_out(nn.functional.gelu(self.ff_in(x), approximate=self.gelu))
-        return self.ff_norm(x + ff)
+        out: torch.Tensor = self.ff_norm(x + ff)
+        return out
 
 
 class Student(nn.Module):
@@ -111,22 +113,23 @@ class Student(nn.Module):
         return logits
 
 
-def teacher_token_table(bert: nn.Module, keep_ids: list[int] | None = None) -> torch.Tensor:
+def teacher_token_table(bert: Any, keep_ids: list[int] | None = None) -> torch.Tensor:
     """The teacher's token embeddings (rows ``keep_ids`` of a pruned vocabulary) plus its
     token-type-0 embedding, which every single-segment input adds."""
-    emb = bert.embeddings  # type: ignore[attr-defined]
+    emb = bert.embeddings
     table = emb.word_embeddings.weight.detach()
     if keep_ids is not None:
         table = table[torch.tensor(keep_ids)]
-    return table + emb.token_type_embeddings.weight[0].detach()
+    out: torch.Tensor = table + emb.token_type_embeddings.weight[0].detach()
+    return out
 
 
-def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | None = None) -> None:
+def init_from_teacher(student: Student, bert: Any, keep_ids: list[int] | None = None) -> None:
     """Copy what fits from a HF ``BertModel``: embeddings (SVD-factorised when the
     student uses a rank), positions and, when the hidden width and head size match, evenly
     spaced layers (pruned to the student's heads and feed-forward width)."""
     cfg = student.cfg
-    emb = bert.embeddings  # type: ignore[attr-defined]
+    emb = bert.embeddings
     with torch.no_grad():
         table = teacher_token_table(bert, keep_ids)
         if table.shape[1] == cfg.hidden and not cfg.emb_rank:
@@ -139,8 +142,8 @@ def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | N
         if emb.position_embeddings.weight.shape[1] == cfg.hidden:
             student.position.weight.copy_(emb.position_embeddings.weight[: cfg.max_len])
             student.emb_norm.load_state_dict(emb.LayerNorm.state_dict())
-        teacher_layers = bert.encoder.layer  # type: ignore[attr-defined]
-        bcfg = bert.config  # type: ignore[attr-defined]
+        teacher_layers = bert.encoder.layer
+        bcfg = bert.config
         fits = (bcfg.hidden_size, bcfg.hidden_size // bcfg.num_attention_heads) == \
             (cfg.hidden, cfg.attention_width // cfg.heads) and \
             cfg.heads <= bcfg.num_attention_heads and cfg.intermediate <= bcfg.intermediate_size
@@ -149,14 +152,15 @@ def init_from_teacher(student: Student, bert: nn.Module, keep_ids: list[int] | N
             return
         step = max(1, len(teacher_layers) // cfg.layers)
         for mine, theirs in zip(student.layers, list(teacher_layers)[step - 1 :: step]):
+            assert isinstance(mine, _Layer)
             _copy_layer(mine, theirs)
 
 
-def _copy_layer(mine: _Layer, theirs: nn.Module) -> None:
+def _copy_layer(mine: _Layer, theirs: Any) -> None:
     """Copy a teacher layer; a student with fewer heads or a narrower feed-forward keeps the
     teacher's heads and neurons with the largest weight norms (structured pruning)."""
-    att = theirs.attention  # type: ignore[attr-defined]
-    ff_in, ff_out = theirs.intermediate.dense, theirs.output.dense  # type: ignore[attr-defined]
+    att = theirs.attention
+    ff_in, ff_out = theirs.intermediate.dense, theirs.output.dense
     heads = _top_heads(att.self.value.weight, att.output.dense.weight, mine.heads, mine.head_dim)
     neurons = _top_units(ff_in.weight, ff_out.weight, mine.ff_in.out_features)
     for dst, src in ((mine.query, att.self.query), (mine.key, att.self.key),
@@ -166,7 +170,7 @@ def _copy_layer(mine: _Layer, theirs: nn.Module) -> None:
     _copy_linear(mine.ff_in, ff_in, rows=neurons)
     _copy_linear(mine.ff_out, ff_out, cols=neurons)
     mine.attn_norm.load_state_dict(att.output.LayerNorm.state_dict())
-    mine.ff_norm.load_state_dict(theirs.output.LayerNorm.state_dict())  # type: ignore[attr-defined]
+    mine.ff_norm.load_state_dict(theirs.output.LayerNorm.state_dict())
 
 
 def _top_units(w_in: torch.Tensor, w_out: torch.Tensor, keep: int) -> torch.Tensor:
@@ -187,7 +191,8 @@ def _top_heads(w_value: torch.Tensor, w_out: torch.Tensor, keep: int, head_dim: 
 
 def _copy_linear(dst: nn.Linear, src: nn.Linear, rows: torch.Tensor | None = None,
                  cols: torch.Tensor | None = None) -> None:
-    w, b = src.weight, src.bias
+    w: torch.Tensor = src.weight
+    b: torch.Tensor = src.bias
     if rows is not None:
         w, b = w[rows], b[rows]
     if cols is not None:

@@ -103,7 +103,7 @@ def train_steps(model: nn.Module, tok: Tokenizer, texts: list[str], *, epochs: f
         for group, ids, mask in batches(tok, texts, batch, shuffle_seed=seed + step):
             loss = loss_of(group, model(ids, mask))
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()

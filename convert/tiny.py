@@ -61,7 +61,7 @@ def train_tiny(tok: Tokenizer, texts: list[str], labels: list[int], epochs: int 
             sl = slice(start, start + 32)
             loss = torch.nn.functional.cross_entropy(model(ids[sl], mask[sl]), y[sl])
             opt.zero_grad()
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
     return model.eval()
 

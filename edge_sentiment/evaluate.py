@@ -14,7 +14,8 @@ from .errors import InputError
 
 
 class _Classifies(Protocol):
-    labels: tuple[str, ...]
+    @property
+    def labels(self) -> tuple[str, ...]: ...
 
     def classify(self, text: list[str]) -> list[Prediction]: ...
 
