@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from edge_sentiment.errors import BackendError, RuntimeUnavailableError
+
 log = logging.getLogger(__name__)
 
 
@@ -72,8 +74,12 @@ def quantize_teacher(fp32: Path, out: Path) -> Path:
     of the task heads Optimum's exporter knows. The students keep ``quantize_onnx``: per-tensor
     weights, to match TFLite's TENSORWISE scheme.
     """
-    from optimum.onnxruntime import ORTQuantizer
-    from optimum.onnxruntime.configuration import AutoQuantizationConfig
+    try:
+        from optimum.onnxruntime import ORTQuantizer
+        from optimum.onnxruntime.configuration import AutoQuantizationConfig
+    except ImportError as exc:
+        raise RuntimeUnavailableError("the teacher's int8 reference needs Optimum: "
+                                      "pip install 'edge-sentiment[convert]'") from exc
 
     config = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -83,7 +89,7 @@ def quantize_teacher(fp32: Path, out: Path) -> Path:
         quantizer.quantize(quantization_config=config, save_dir=made)
         onnx_files = sorted(made.glob("*.onnx"))
         if len(onnx_files) != 1:
-            raise RuntimeError(f"Optimum wrote {len(onnx_files)} ONNX files, expected one")
+            raise BackendError(f"Optimum wrote {len(onnx_files)} ONNX files, expected one")
         shutil.move(onnx_files[0], out)
     return out
 
