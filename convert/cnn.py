@@ -57,9 +57,12 @@ class _ConvLayer(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [batch, length, hidden], mask [batch, length, 1] (1 for real tokens)."""
-        n, reach = x.shape[1], self.dilation * (self.kernel // 2)
+        reach = self.dilation * (self.kernel // 2)
         padded = nn.functional.pad(x * mask, (0, 0, reach, reach))
-        taps = [padded[:, i * self.dilation: i * self.dilation + n] for i in range(self.kernel)]
+        # Constant slice bounds (the end counted from the back): no Shape arithmetic in the
+        # ONNX graph, which would cost ONNX Runtime a node apiece on every call.
+        taps = [padded[:, i * self.dilation: i * self.dilation - 2 * reach or None]
+                for i in range(self.kernel)]
         h = nn.functional.gelu(self.mix(torch.cat(taps, dim=-1)))
         out: torch.Tensor = self.norm(x + h)
         return out
