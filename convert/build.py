@@ -37,6 +37,9 @@ from .vocab import prune_vocab
 log = logging.getLogger(__name__)
 ONNX_SHAPE = [None, None]
 AGREEMENT_TARGET = 0.99
+# Candidates' single-text p50s within 15% of each other count as equally fast: one build's
+# bench of the same shape has ranged 0.25-0.38 ms on a 2-core machine.
+SPEED_TIE = 0.15
 
 
 class Build:
@@ -220,13 +223,16 @@ class Build:
 
     def chosen(self, pareto: list[dict[str, Any]]) -> dict[str, Any]:
         """Among the candidates that fit ``max_onnx_mb``: the fastest whose dev score is at
-        most ``max_dev_gap`` points behind the teacher's on every source, else the best."""
+        most ``max_dev_gap`` points behind the teacher's on every source, else the best.
+        p50s within ``SPEED_TIE`` of the fastest such one are a tie, broken by dev macro-F1:
+        one bench per candidate cannot tell them apart."""
         fitting = [r for r in pareto if r["onnx_int8_mb"] <= self.cfg.max_onnx_mb] or pareto
         gap = self.cfg.max_dev_gap
         close = [r for r in fitting if gap and r["dev_points_behind_teacher"] <= gap]
         if close:
-            return min(close, key=lambda r: (r["p50_ms"], -r["dev_macro_f1"]))
-        return max(fitting, key=lambda r: r["dev_macro_f1"])
+            fastest = min(r["p50_ms"] for r in close)
+            close = [r for r in close if r["p50_ms"] <= fastest * (1 + SPEED_TIE)]
+        return max(close or fitting, key=lambda r: r["dev_macro_f1"])
 
     def teacher_dev(self) -> dict[str, float]:
         """The teacher fp32's dev score per training source (macro-F1; accuracy for a binary

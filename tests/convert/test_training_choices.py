@@ -61,6 +61,18 @@ CANDIDATES = [_row("big", 0.70, 0.640, 0.630), _row("mid", 0.50, 0.632, 0.625),
 TEACHER = {"marc": 0.645, "sst5": 0.635}
 
 
+def test_candidates_within_the_speed_tie_go_by_dev_score() -> None:
+    """"big" is within 15% of "mid"'s p50 here, and closer to the teacher: noise could have
+    ordered the two either way, so the better one wins."""
+    build = Build.__new__(Build)
+    build.cfg = SimpleNamespace(max_onnx_mb=8.0, max_dev_gap=1.5,  # type: ignore[assignment]
+                                gap_sources=())
+    rows = [dict(r, p50_ms=0.55) if r["name"] == "big" else dict(r) for r in CANDIDATES]
+    assert build.choose(rows, TEACHER)[0]["name"] == "big"
+    rows = [dict(r, p50_ms=0.58) if r["name"] == "big" else dict(r) for r in CANDIDATES]
+    assert build.choose(rows, TEACHER)[0]["name"] == "mid"
+
+
 @pytest.mark.parametrize("gap, sources, expected", [
     (0.0, (), "big"),  # off: the best dev macro-F1 that fits the size limit
     (1.5, (), "mid"),  # the fastest within 1.5 points on every source ("small": 3.5 on sst5)
