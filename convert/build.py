@@ -367,7 +367,8 @@ class Build:
         spd = self.stage("speed", lambda: self.speed(arts))
         ctx = {**self.context(best, pareto, evals, spd["samples"], t0), "teacher_dev": teacher_dev,
                "speed_real": (spd["where"], spd["real"]),
-               "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": gap_sources}
+               "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": gap_sources,
+               "speed_tie": SPEED_TIE}
         return self.final_bundle(best["name"], {**ctx, "tflite": tfl})
 
     def speed(self, arts: dict[str, tuple[Path, str]]) -> dict[str, Any]:
