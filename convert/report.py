@@ -163,8 +163,7 @@ def _choice_rule(ctx: dict[str, Any]) -> str:
                 f"behind the teacher on the dev split of each of {', '.join(ctx['gap_sources'])} "
                 f"(`max_dev_gap`; p50s within {100 * ctx['speed_tie']:.0f}% of the fastest such "
                 "one count as a tie, broken by mean dev macro-F1), else the best mean dev "
-                "macro-F1. 'Behind teacher' is the "
-                "largest such gap.")
+                "macro-F1. 'Behind teacher' is the largest such gap.")
     return f"{lines}Chosen: the best mean dev macro-F1."
 
 

@@ -81,7 +81,6 @@ def _run(backend_module: str, path: Path, ids: np.ndarray, mask: np.ndarray) -> 
         backend.close()
 
 
-@pytest.mark.slow
 def test_onnx_graph_computes_no_shapes_and_takes_any_length(tmp_path: Path) -> None:
     """The taps are sliced with constant bounds: no Shape arithmetic for ONNX Runtime to run
     on every call, and a 3-token text (shorter than the widest dilation) still scores as in
@@ -99,6 +98,7 @@ def test_onnx_graph_computes_no_shapes_and_takes_any_length(tmp_path: Path) -> N
     assert np.abs(got - want).max() <= 1e-4
 
 
+@pytest.mark.slow
 def test_exports_match_torch_on_both_runtimes(tmp_path: Path) -> None:
     pytest.importorskip("litert_torch")
     model, (ids, mask) = tiny_cnn(), batch()
