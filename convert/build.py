@@ -31,7 +31,7 @@ from .distill import distill
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_teacher, quantize_tflite
 from .stages import changed_since, stage_inputs
 from .students import StudentModel, init_student, make_student
-from .teacher import Teacher, fine_tune, load_tokenizer, predict_logits, teacher_dir
+from .teacher import Teacher, fine_tune, load_tokenizer, predict_outputs, teacher_dir
 from .vocab import prune_vocab
 
 log = logging.getLogger(__name__)
@@ -126,9 +126,19 @@ class Build:
         texts = [e.text for e in self.transfer_set()]
         texts += augment_texts(texts, self.cfg.distill.augment, self.cfg.seed)
         tok = load_tokenizer(teacher_dir() / "tokenizer.json", self.cfg.max_seq_length)
-        logits = predict_logits(self.load_teacher(), tok, texts)
+        logits, features = predict_outputs(self.load_teacher(), tok, texts)
         np.save(self.out / "teacher" / "soft_logits.npy", logits)
+        np.save(self.out / "teacher" / "features.npy", features)
         return {"texts": len(texts)}
+
+    def teacher_features(self, count: int) -> np.ndarray:
+        """The teacher's sentence embeddings of the first ``count`` distillation texts."""
+        path = self.out / "teacher" / "features.npy"
+        feats = np.load(path, mmap_mode="r") if path.is_file() else None
+        if feats is None or len(feats) < count:
+            raise ConfigError(f"{path} is missing or short (a soft_labels stage from before "
+                              "feature distillation): delete stages/soft_labels.json and rerun")
+        return np.asarray(feats[:count])
 
     def distill_set(self, copies: int) -> tuple[list[str], list[int], list[bool], np.ndarray]:
         """Texts, hard labels (-1: none), binary-source flags and teacher logits: the transfer
@@ -173,9 +183,12 @@ class Build:
             seconds = saved["seconds"]
         else:
             tok = load_tokenizer(self.out / "vocab" / "tokenizer.json", self.cfg.max_seq_length)
+            texts, hard, binary, logits = self.distill_set(d.augment)
+            feats = self.teacher_features(len(texts)) if d.features > 0 else None
             seconds = distill(
-                model, tok, *self.distill_set(d.augment), epochs=d.epochs, batch=d.batch,
-                lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=self.cfg.seed, desc=s.name)
+                model, tok, texts, hard, binary, logits, epochs=d.epochs, batch=d.batch,
+                lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=self.cfg.seed, desc=s.name,
+                features=feats, feature_weight=d.features)
             folder.mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), folder / "student.pt")
             trained.write_text(json.dumps({"seconds": round(seconds, 1), "inputs": inputs}))

@@ -81,15 +81,23 @@ class ConvStudent(nn.Module):
                                     for i in range(cfg.layers))
         self.head = nn.Linear(2 * cfg.hidden, cfg.num_labels)
 
+    @property
+    def feature_width(self) -> int:
+        return 2 * self.cfg.hidden
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.head(self.features(input_ids, attention_mask))
+        return logits
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The pooled vector the head reads: masked max and mean, concatenated."""
         x = self.emb_norm(self.proj(self.word(input_ids)))
         mask = attention_mask.to(x.dtype)[:, :, None]
         for layer in self.layers:
             x = layer(x, mask)
         top = (x + (mask - 1.0) * 10000.0).amax(dim=1)
         mean = (x * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        logits: torch.Tensor = self.head(torch.cat([top, mean], dim=-1))
-        return logits
+        return torch.cat([top, mean], dim=-1)
 
 
 def init_conv_from_teacher(student: ConvStudent, bert: Any,

@@ -33,6 +33,9 @@ class DistillCfg:
     # Perturbed copies of each transfer text the teacher labels (convert/augment.py); a student
     # trains on all of them unless its own ``distill = { augment = k }`` asks for fewer.
     augment: int = 0
+    # Weight of the feature-distillation loss (convert/distill.py): 1 - cosine between the
+    # student's pooled vector (linearly mapped) and the teacher's sentence embedding. 0: off.
+    features: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ class BuildConfig:
         return replace(self.distill, **student.distill)
 
 
-STUDENT_DISTILL_KEYS = ("epochs", "batch", "lr", "temperature", "alpha", "augment")
+STUDENT_DISTILL_KEYS = ("epochs", "batch", "lr", "temperature", "alpha", "augment",
+                        "features")
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -141,6 +145,8 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(0 <= cfg.distill.alpha <= 1, "[distill] alpha must be in [0, 1]")
     need(isinstance(cfg.distill.augment, int) and cfg.distill.augment >= 0,
          "[distill] augment must be a whole number >= 0")
+    need(isinstance(cfg.distill.features, (int, float)) and cfg.distill.features >= 0,
+         "[distill] features must be a number >= 0")
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
     need(not cfg.speed_texts or cfg.speed_texts in cfg.teacher.sources,
@@ -186,8 +192,11 @@ def _check_student_distill(cfg: BuildConfig, s: StudentCfg,
     need(not bad, f"student {s.name}: distill may only set {', '.join(STUDENT_DISTILL_KEYS)}, "
                   f"not {bad}")
     need(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-             for k, v in s.distill.items() if k != "augment"),
+             for k, v in s.distill.items() if k not in ("augment", "features")),
          f"student {s.name}: distill values must be numbers > 0")
+    feat = s.distill.get("features", cfg.distill.features)
+    need(isinstance(feat, (int, float)) and not isinstance(feat, bool) and feat >= 0,
+         f"student {s.name}: distill features must be a number >= 0")
     need(cfg.distill_for(s).alpha <= 1, f"student {s.name}: distill alpha must be in [0, 1]")
     mine = s.distill.get("augment", cfg.distill.augment)
     need(isinstance(mine, int) and not isinstance(mine, bool) and 0 <= mine <= cfg.distill.augment,

@@ -98,7 +98,16 @@ class Student(nn.Module):
         self.layers = nn.ModuleList(_Layer(cfg) for _ in range(cfg.layers))
         self.head = nn.Linear(cfg.hidden, cfg.num_labels)
 
+    @property
+    def feature_width(self) -> int:
+        return self.cfg.hidden
+
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.head(self.features(input_ids, attention_mask))
+        return logits
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The pooled vector the head reads (feature distillation matches it to the teacher's)."""
         x = self.word(input_ids)
         if self.proj is not None:
             x = self.proj(x)
@@ -108,9 +117,9 @@ class Student(nn.Module):
         additive = (1.0 - mask[:, None, None, :]) * -10000.0
         for layer in self.layers:
             x = layer(x, additive)
-        pooled = (x * mask[:, :, None]).sum(dim=1) / mask.sum(dim=1, keepdim=True).clamp(min=1.0)
-        logits: torch.Tensor = self.head(pooled)
-        return logits
+        pooled: torch.Tensor = (x * mask[:, :, None]).sum(dim=1) / \
+            mask.sum(dim=1, keepdim=True).clamp(min=1.0)
+        return pooled
 
 
 def teacher_token_table(bert: Any, keep_ids: list[int] | None = None) -> torch.Tensor:

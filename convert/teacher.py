@@ -56,11 +56,15 @@ class Teacher(nn.Module):
         self.bert = BertModel.from_pretrained(str(model_dir or teacher_dir()), local_files_only=True)
         self.head = nn.Linear(self.bert.config.hidden_size, num_labels)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The sentence embedding the head reads: masked mean of the last hidden states."""
         hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        logits: torch.Tensor = self.head(pooled)
+        pooled: torch.Tensor = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return pooled
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        logits: torch.Tensor = self.head(self.features(input_ids, attention_mask))
         return logits
 
 
@@ -148,3 +152,23 @@ def predict_logits(model: nn.Module, tok: Tokenizer, texts: list[str], batch: in
                                  disable=not progress):
         out[group] = model(ids, mask).numpy()
     return out
+
+
+@torch.no_grad()
+def predict_outputs(model: Teacher, tok: Tokenizer, texts: list[str], batch: int = 64,
+                    progress: bool = True, desc: str = "teacher logits"
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """Logits [n, 3] (float32) and sentence embeddings [n, hidden] (float16, for feature
+    distillation) in one pass of the teacher."""
+    from tqdm import tqdm
+
+    model.eval()
+    logits = np.zeros((len(texts), 3), dtype=np.float32)
+    feats = np.zeros((len(texts), model.bert.config.hidden_size), dtype=np.float16)
+    n_batches = (len(texts) + batch - 1) // batch
+    for group, ids, mask in tqdm(batches(tok, texts, batch, None), total=n_batches, desc=desc,
+                                 disable=not progress):
+        pooled = model.features(ids, mask)
+        logits[group] = model.head(pooled).numpy()
+        feats[group] = pooled.numpy().astype(np.float16)
+    return logits, feats

@@ -102,7 +102,10 @@ def _with_student_line(tmp_path: Path, line: str) -> Path:
 def test_a_student_overrides_the_distillation_settings(tmp_path: Path) -> None:
     cfg = load_config(_with_student_line(tmp_path, "distill = { epochs = 3.0, alpha = 0.5 }"))
     mine = cfg.distill_for(cfg.students[0])
-    assert (mine.epochs, mine.alpha) == (3.0, 0.5)
+    assert (mine.epochs, mine.alpha, mine.features) == (3.0, 0.5, 0.0)
+    assert cfg.distill_for(cfg.students[-1]).features == 1.0  # smoke.toml's CNN
+    off = load_config(_with_student_line(tmp_path, "distill = { features = 0 }"))
+    assert off.distill_for(off.students[0]).features == 0
     assert (mine.lr, mine.batch) == (cfg.distill.lr, cfg.distill.batch)
     assert cfg.distill.epochs == 2.0
 
@@ -112,6 +115,8 @@ def test_a_student_overrides_the_distillation_settings(tmp_path: Path) -> None:
     ("distill = { alpha = 1.5 }", r"distill alpha must be in \[0, 1\]"),
     ('distill = { lr = "fast" }', "distill values must be numbers > 0"),
     ("distill = 3", "distill must be a table"),
+    ("distill = { features = -1.0 }", "distill features must be a number >= 0"),
+    ('distill = { features = "yes" }', "distill features must be a number >= 0"),
 ])
 def test_bad_student_distillation_override(tmp_path: Path, line: str, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
@@ -170,4 +175,11 @@ def test_augmentation_settings(tmp_path: Path) -> None:
         load_config(path)
     path.write_text(text.replace("augment = 2", "augment = 1.5"))
     with pytest.raises(ConfigError, match=r"\[distill\] augment must be a whole number"):
+        load_config(path)
+
+
+def test_negative_feature_weight_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(SMOKE.read_text().replace("[distill]\n", "[distill]\nfeatures = -0.5\n", 1))
+    with pytest.raises(ConfigError, match=r"\[distill\] features must be a number >= 0"):
         load_config(path)
