@@ -12,6 +12,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import nn
 
+from .students import StudentModel
 from .teacher import hard_loss, train_steps
 
 log = logging.getLogger(__name__)
@@ -22,19 +23,18 @@ class _WithFeatures(nn.Module):
     ([batch, labels + teacher width]). The projection is dropped after training; the student's
     own graph (what is exported) does not change."""
 
-    def __init__(self, student: nn.Module, teacher_width: int) -> None:
+    def __init__(self, student: StudentModel, teacher_width: int) -> None:
         super().__init__()
         self.student = student
-        width = int(student.feature_width)  # type: ignore[arg-type]
-        self.project = nn.Linear(width, teacher_width)
+        self.project = nn.Linear(student.feature_width, teacher_width)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        pooled = self.student.features(input_ids, attention_mask)  # type: ignore[operator]
-        logits = self.student.head(pooled)  # type: ignore[operator]
+        pooled = self.student.features(input_ids, attention_mask)
+        logits = self.student.head(pooled)
         return torch.cat([logits, self.project(pooled)], dim=-1)
 
 
-def distill(student: nn.Module, tok: Tokenizer, texts: list[str], hard: list[int],
+def distill(student: StudentModel, tok: Tokenizer, texts: list[str], hard: list[int],
             binary: list[bool], soft_logits: np.ndarray, *, epochs: float, batch: int, lr: float,
             temperature: float, alpha: float, seed: int, desc: str = "distill",
             features: np.ndarray | None = None, feature_weight: float = 0.0) -> float:
