@@ -25,6 +25,7 @@ from edge_sentiment.errors import ConfigError
 from . import report
 from .augment import augment_texts
 from .bundle_writer import update_manifest, write_bundle
+from .choose import SPEED_TIE, choose_student, pick_tflite_mode
 from .config import TFLITE_SCHEMES, BuildConfig
 from .data import LABELS, Example, binary_sources, eval_splits, load_mixture, load_split, load_unlabeled
 from .distill import distill
@@ -36,10 +37,6 @@ from .vocab import prune_vocab
 
 log = logging.getLogger(__name__)
 ONNX_SHAPE = [None, None]
-AGREEMENT_TARGET = 0.99
-# Candidates' single-text p50s within 15% of each other count as equally fast: one build's
-# bench of the same shape has ranged 0.25-0.38 ms on a 2-core machine.
-SPEED_TIE = 0.15
 
 
 class Build:
@@ -221,44 +218,12 @@ class Build:
                      reference_texts=dev[:2000], per_label=2)
         return out
 
-    def choose(self, pareto: list[dict[str, Any]], teacher_dev: dict[str, float]
-               ) -> tuple[dict[str, Any], list[str]]:
-        """Mark each candidate's dev gap to the teacher and whether it is the one chosen;
-        return the chosen row and the sources the gap was taken over."""
-        bar = {src: f1 for src, f1 in teacher_dev.items()
-               if src in (self.cfg.gap_sources or teacher_dev)}
-        for row in pareto:
-            row["dev_points_behind_teacher"] = self.points_behind(row, bar)
-        best = self.chosen(pareto)
-        for row in pareto:
-            row["chosen"] = row["name"] == best["name"]
-        return best, sorted(bar)
-
-    def chosen(self, pareto: list[dict[str, Any]]) -> dict[str, Any]:
-        """Among the candidates that fit ``max_onnx_mb``: the fastest whose dev score is at
-        most ``max_dev_gap`` points behind the teacher's on every source, else the best.
-        p50s within ``SPEED_TIE`` of the fastest such one are a tie, broken by dev macro-F1:
-        one bench per candidate cannot tell them apart."""
-        fitting = [r for r in pareto if r["onnx_int8_mb"] <= self.cfg.max_onnx_mb] or pareto
-        gap = self.cfg.max_dev_gap
-        close = [r for r in fitting if gap and r["dev_points_behind_teacher"] <= gap]
-        if close:
-            fastest = min(r["p50_ms"] for r in close)
-            close = [r for r in close if r["p50_ms"] <= fastest * (1 + SPEED_TIE)]
-        return max(close or fitting, key=lambda r: r["dev_macro_f1"])
-
     def teacher_dev(self) -> dict[str, float]:
         """The teacher fp32's dev score per training source (macro-F1; accuracy for a binary
         source): the bar for ``max_dev_gap`` (on ``gap_sources``, or on every source)."""
         dev = report.eval_bundle(self.out / "eval_bundles" / "teacher-fp32", "onnx", self.data,
                                  self.cfg.eval_limit, splits=("dev",))
         return report.score_by_source(dev, "dev", list(self.cfg.teacher.sources))
-
-    @staticmethod
-    def points_behind(row: dict[str, Any], teacher: dict[str, float]) -> float:
-        """The student's largest dev score gap to the teacher over the sources, in points."""
-        return round(max((100 * (f1 - row["dev_by_source"][src]) for src, f1 in teacher.items()),
-                         default=0.0), 2)
 
     def tflite(self, name: str) -> dict[str, Any]:
         """int8 TFLite; with ``tflite_quant = "auto"`` both schemes are made and scored against
@@ -273,20 +238,11 @@ class Build:
         made = {m: quantize_tflite(folder / "student.fp32.tflite",
                                    folder / f"student.int8.{m}.tflite", m) for m in modes}
         dev_agreement = self.dev_agreement(name, made) if len(made) > 1 else {}
-        mode = self.pick_tflite_mode(modes, dev_agreement)
+        mode = pick_tflite_mode(modes, dev_agreement)
         shutil.copyfile(made[mode], folder / "student.int8.tflite")
         self.chosen_eval_bundles(name)
         return {"int8_bytes": (folder / "student.int8.tflite").stat().st_size, "mode": mode,
                 "dev_agreement": dev_agreement}
-
-    @staticmethod
-    def pick_tflite_mode(modes: tuple[str, ...], dev_agreement: dict[str, float]) -> str:
-        """The first (fastest: int8 compute before fp32 compute) scheme that reaches 99% dev
-        agreement; else the one that agrees most."""
-        for mode in modes:
-            if dev_agreement.get(mode, 0.0) >= AGREEMENT_TARGET:
-                return mode
-        return max(dev_agreement, key=lambda m: dev_agreement[m]) if dev_agreement else modes[0]
 
     def dev_agreement(self, name: str, made: dict[str, Path]) -> dict[str, float]:
         tok = self.out / "vocab" / "tokenizer.json"
@@ -373,7 +329,9 @@ class Build:
         teacher_dev = self.stage("teacher_dev", self.teacher_dev)
         pareto = [self.stage(f"student-{s.name}", functools.partial(self.student, i))
                   for i, s in enumerate(self.cfg.students)]
-        best, gap_sources = self.choose(pareto, teacher_dev)
+        best, gap_sources = choose_student(pareto, teacher_dev, max_onnx_mb=self.cfg.max_onnx_mb,
+                                           max_dev_gap=self.cfg.max_dev_gap,
+                                           gap_sources=self.cfg.gap_sources)
         tfl = self.stage("tflite", lambda: self.tflite(best["name"]))
         evals = self.stage("evaluate", lambda: self.evaluate(best["name"]))
         arts = self.artifacts(best["name"])

@@ -140,16 +140,22 @@ def fine_tune(model: nn.Module, tok: Tokenizer, texts: list[str], labels: list[i
     log.info("fine-tuned in %.0f s", seconds)
 
 
+def _each_batch(tok: Tokenizer, texts: list[str], batch: int, progress: bool,
+                desc: str) -> Iterator[tuple[list[int], torch.Tensor, torch.Tensor]]:
+    """Length-sorted batches of ``texts`` (row indices, ids, mask) under a progress bar."""
+    from tqdm import tqdm
+
+    n_batches = (len(texts) + batch - 1) // batch
+    yield from tqdm(batches(tok, texts, batch, None), total=n_batches, desc=desc,
+                    disable=not progress)
+
+
 @torch.no_grad()
 def predict_logits(model: nn.Module, tok: Tokenizer, texts: list[str], batch: int = 64,
                    progress: bool = True, desc: str = "teacher logits") -> np.ndarray:
-    from tqdm import tqdm
-
     model.eval()
     out = np.zeros((len(texts), 3), dtype=np.float32)
-    n_batches = (len(texts) + batch - 1) // batch
-    for group, ids, mask in tqdm(batches(tok, texts, batch, None), total=n_batches, desc=desc,
-                                 disable=not progress):
+    for group, ids, mask in _each_batch(tok, texts, batch, progress, desc):
         out[group] = model(ids, mask).numpy()
     return out
 
@@ -160,14 +166,10 @@ def predict_outputs(model: Teacher, tok: Tokenizer, texts: list[str], batch: int
                     ) -> tuple[np.ndarray, np.ndarray]:
     """Logits [n, 3] (float32) and sentence embeddings [n, hidden] (float16, for feature
     distillation) in one pass of the teacher."""
-    from tqdm import tqdm
-
     model.eval()
     logits = np.zeros((len(texts), 3), dtype=np.float32)
     feats = np.zeros((len(texts), model.bert.config.hidden_size), dtype=np.float16)
-    n_batches = (len(texts) + batch - 1) // batch
-    for group, ids, mask in tqdm(batches(tok, texts, batch, None), total=n_batches, desc=desc,
-                                 disable=not progress):
+    for group, ids, mask in _each_batch(tok, texts, batch, progress, desc):
         pooled = model.features(ids, mask)
         logits[group] = model.head(pooled).numpy()
         feats[group] = pooled.numpy().astype(np.float16)

@@ -4,13 +4,12 @@ the TFLite quantization pick, the student pick."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 import torch
 
-from convert.build import Build
+from convert.choose import choose_student, pick_tflite_mode
 from convert.data import binary_sources
 from convert.teacher import hard_loss
 
@@ -48,7 +47,7 @@ def test_binary_sources_are_the_ones_without_neutral_train_rows(tmp_path: Path) 
 ])
 def test_tflite_pick_prefers_int8_compute_once_it_agrees(agreement: dict[str, float],
                                                           expected: str) -> None:
-    assert Build.pick_tflite_mode(("dynamic_tensorwise", "weight_only"), agreement) == expected
+    assert pick_tflite_mode(("dynamic_tensorwise", "weight_only"), agreement) == expected
 
 
 def _row(name: str, p50: float, marc: float, sst5: float, mb: float = 6.0) -> dict[str, Any]:
@@ -64,13 +63,10 @@ TEACHER = {"marc": 0.645, "sst5": 0.635}
 def test_candidates_within_the_speed_tie_go_by_dev_score() -> None:
     """"big" is within 15% of "mid"'s p50 here, and closer to the teacher: noise could have
     ordered the two either way, so the better one wins."""
-    build = Build.__new__(Build)
-    build.cfg = SimpleNamespace(max_onnx_mb=8.0, max_dev_gap=1.5,  # type: ignore[assignment]
-                                gap_sources=())
-    rows = [dict(r, p50_ms=0.55) if r["name"] == "big" else dict(r) for r in CANDIDATES]
-    assert build.choose(rows, TEACHER)[0]["name"] == "big"
-    rows = [dict(r, p50_ms=0.58) if r["name"] == "big" else dict(r) for r in CANDIDATES]
-    assert build.choose(rows, TEACHER)[0]["name"] == "mid"
+    for big_p50, expected in ((0.55, "big"), (0.58, "mid")):
+        rows = [dict(r, p50_ms=big_p50) if r["name"] == "big" else dict(r) for r in CANDIDATES]
+        best, _ = choose_student(rows, TEACHER, max_onnx_mb=8.0, max_dev_gap=1.5, gap_sources=())
+        assert best["name"] == expected
 
 
 @pytest.mark.parametrize("gap, sources, expected", [
@@ -82,11 +78,9 @@ def test_candidates_within_the_speed_tie_go_by_dev_score() -> None:
 ])
 def test_student_choice_is_the_fastest_close_enough_to_the_teacher(
         gap: float, sources: tuple[str, ...], expected: str) -> None:
-    build = Build.__new__(Build)
-    build.cfg = SimpleNamespace(max_onnx_mb=8.0, max_dev_gap=gap,  # type: ignore[assignment]
-                                gap_sources=sources)
     rows = [dict(r) for r in CANDIDATES]
-    best, over = build.choose(rows, TEACHER)
+    best, over = choose_student(rows, TEACHER, max_onnx_mb=8.0, max_dev_gap=gap,
+                                gap_sources=sources)
     assert best["name"] == expected
     assert over == sorted(sources or TEACHER)
     assert [r["chosen"] for r in rows] == [r["name"] == expected for r in rows]
