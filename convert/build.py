@@ -26,8 +26,17 @@ from . import report
 from .augment import augment_texts
 from .bundle_writer import update_manifest, write_bundle
 from .choose import SPEED_TIE, choose_student, pick_tflite_mode
-from .config import TFLITE_SCHEMES, BuildConfig
-from .data import LABELS, Example, binary_sources, eval_splits, load_mixture, load_split, load_unlabeled
+from .config import TFLITE_SCHEMES, BuildConfig, DistillCfg
+from .data import (
+    LABELS,
+    Example,
+    binary_sources,
+    eval_splits,
+    load_mixture,
+    load_split,
+    load_unlabeled,
+    weighted_rows,
+)
 from .distill import distill
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_teacher, quantize_tflite
 from .stages import changed_since, stage_inputs
@@ -137,20 +146,29 @@ class Build:
                               "feature distillation): delete stages/soft_labels.json and rerun")
         return np.asarray(feats[:count])
 
-    def distill_set(self, copies: int) -> tuple[list[str], list[int], list[bool], np.ndarray]:
-        """Texts, hard labels (-1: none), binary-source flags and teacher logits: the transfer
-        set and the first ``copies`` augmented copies of it (teacher labels only)."""
+    def distill_set(self, d: DistillCfg
+                    ) -> tuple[list[str], list[int], list[bool], np.ndarray, np.ndarray | None]:
+        """Texts, hard labels (-1: none), binary-source flags, teacher logits and (with
+        ``d.features``) teacher embeddings: the transfer set and its first ``d.augment``
+        augmented copies (teacher labels only), weighted by ``d.source_weights``."""
         transfer = self.transfer_set()
         texts = [e.text for e in transfer]
         hard = [LABELS.index(e.label) if e.label else -1 for e in transfer]
         binary = self.binary_rows(transfer)
-        extra = augment_texts(texts, copies, self.cfg.seed)
+        extra = augment_texts(texts, d.augment, self.cfg.seed)
+        n = len(texts) + len(extra)
         logits = np.load(self.out / "teacher" / "soft_logits.npy")
-        if len(logits) < len(texts) + len(extra):
+        if len(logits) < n:
             raise ConfigError(f"teacher soft labels cover {len(logits)} texts, the student needs "
-                             f"{len(texts) + len(extra)}: rerun the soft_labels stage")
-        return (texts + extra, hard + [-1] * len(extra), binary + [False] * len(extra),
-                logits[: len(texts) + len(extra)])
+                              f"{n}: rerun the soft_labels stage")
+        feats = self.teacher_features(n) if d.features > 0 else None
+        texts, hard, binary = texts + extra, hard + [-1] * len(extra), binary + [False] * len(extra)
+        if not d.source_weights:
+            return texts, hard, binary, logits[:n], feats
+        rows = weighted_rows([e.source for e in transfer] * (1 + d.augment), d.source_weights,
+                             self.cfg.seed)
+        return ([texts[i] for i in rows], [hard[i] for i in rows], [binary[i] for i in rows],
+                logits[rows], None if feats is None else feats[rows])
 
     def vocab(self) -> dict[str, Any]:
         texts = [e.text for e in self.transfer_set()]
@@ -180,8 +198,7 @@ class Build:
             seconds = saved["seconds"]
         else:
             tok = load_tokenizer(self.out / "vocab" / "tokenizer.json", self.cfg.max_seq_length)
-            texts, hard, binary, logits = self.distill_set(d.augment)
-            feats = self.teacher_features(len(texts)) if d.features > 0 else None
+            texts, hard, binary, logits, feats = self.distill_set(d)
             seconds = distill(
                 model, tok, texts, hard, binary, logits, epochs=d.epochs, batch=d.batch,
                 lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=self.cfg.seed, desc=s.name,

@@ -36,6 +36,11 @@ class DistillCfg:
     # Weight of the feature-distillation loss (convert/distill.py): 1 - cosine between the
     # student's pooled vector (linearly mapped) and the teacher's sentence embedding. 0: off.
     features: float = 0.0
+    # The student's transfer-set weight per source, as [teacher] sources weigh the teacher's
+    # train set (2.0: every row and its augmented copies twice; 0.5: a half sample; 0: none).
+    # "unlabeled" names the unlabeled text; a source not named weighs 1.0. It reuses the
+    # teacher's soft labels, so it changes only the students.
+    source_weights: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ class BuildConfig:
 
 
 STUDENT_DISTILL_KEYS = ("epochs", "batch", "lr", "temperature", "alpha", "augment",
-                        "features")
+                        "features", "source_weights")
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -147,6 +152,7 @@ def _check(cfg: BuildConfig, source: str) -> None:
          "[distill] augment must be a whole number >= 0")
     need(isinstance(cfg.distill.features, (int, float)) and cfg.distill.features >= 0,
          "[distill] features must be a number >= 0")
+    _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
     need(not cfg.speed_texts or cfg.speed_texts in cfg.teacher.sources,
@@ -192,16 +198,29 @@ def _check_student_distill(cfg: BuildConfig, s: StudentCfg,
     need(not bad, f"student {s.name}: distill may only set {', '.join(STUDENT_DISTILL_KEYS)}, "
                   f"not {bad}")
     need(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-             for k, v in s.distill.items() if k not in ("augment", "features")),
+             for k, v in s.distill.items() if k not in ("augment", "features", "source_weights")),
          f"student {s.name}: distill values must be numbers > 0")
     feat = s.distill.get("features", cfg.distill.features)
     need(isinstance(feat, (int, float)) and not isinstance(feat, bool) and feat >= 0,
          f"student {s.name}: distill features must be a number >= 0")
     need(cfg.distill_for(s).alpha <= 1, f"student {s.name}: distill alpha must be in [0, 1]")
+    _check_source_weights(cfg, s.distill.get("source_weights", {}),
+                          f"student {s.name}: distill source_weights", need)
     mine = s.distill.get("augment", cfg.distill.augment)
     need(isinstance(mine, int) and not isinstance(mine, bool) and 0 <= mine <= cfg.distill.augment,
          f"student {s.name}: distill augment must be a whole number from 0 to [distill] augment "
          f"({cfg.distill.augment})")
+
+
+def _check_source_weights(cfg: BuildConfig, weights: Any, where: str,
+                          need: Callable[[bool, str], None]) -> None:
+    need(isinstance(weights, dict), f"{where} must be a table of source = weight")
+    known = {*cfg.teacher.sources, "unlabeled"}
+    unknown = sorted(set(weights) - known)
+    need(not unknown, f"{where}: {unknown} are not [teacher] sources (or \"unlabeled\")")
+    need(all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
+             for w in weights.values()), f"{where}: weights must be numbers >= 0")
+    need(any(weights.get(src, 1.0) > 0 for src in known), f"{where}: every weight is 0")
 
 
 def load_config(path: Path) -> BuildConfig:

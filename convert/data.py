@@ -73,6 +73,27 @@ def load_mixture(data_dir: Path, sources: dict[str, float], split: str, seed: in
     return out[:limit] if limit else out
 
 
+def weighted_rows(sources: list[str], weights: dict[str, float], seed: int) -> list[int]:
+    """Indices of the rows of a set whose row ``i`` comes from ``sources[i]``, each source's
+    rows taken by its weight (1.0 = once, 2.0 = twice, 0.5 = a half sample, 0 = none; a source
+    not named weighs 1.0). Each repeat comes as a later pass over the set, so the build's
+    length-sorted batches do not put a text beside its own copy."""
+    rng = random.Random(f"weights:{seed}")
+    by_source: dict[str, list[int]] = {}
+    for i, source in enumerate(sources):
+        by_source.setdefault(source, []).append(i)
+    passes: list[list[int]] = []
+    for source, rows in by_source.items():
+        weight = weights.get(source, 1.0)
+        whole, frac = int(weight), weight - int(weight)
+        parts = [rows] * whole + ([rng.sample(rows, int(len(rows) * frac))] if frac else [])
+        for k, part in enumerate(parts):
+            if len(passes) <= k:
+                passes.append([])
+            passes[k].extend(part)
+    return [i for rows in passes for i in sorted(rows)]
+
+
 def binary_sources(data_dir: Path, sources: dict[str, float]) -> frozenset[str]:
     """Sources whose train split has no neutral row (SST-2): their labels say only which
     polarity wins, so losses compare negative with positive and leave neutral alone."""

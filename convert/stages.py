@@ -17,7 +17,8 @@ from .config import BuildConfig
 
 # Keys added after builds had saved markers (by their last dotted part), left out of the inputs
 # while at these defaults, so a marker written before they existed still matches.
-LATE_KEYS = {"arch": "transformer", "kernel": 0, "augment": 0, "features": 0.0}
+LATE_KEYS: dict[str, Any] = {"arch": "transformer", "kernel": 0, "augment": 0, "features": 0.0,
+                             "source_weights": {}}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
 FINAL_STAGES = ("tflite", "evaluate", "speed")
 

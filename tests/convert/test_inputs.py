@@ -108,6 +108,11 @@ def test_a_student_overrides_the_distillation_settings(tmp_path: Path) -> None:
     assert off.distill_for(off.students[0]).features == 0
     assert (mine.lr, mine.batch) == (cfg.distill.lr, cfg.distill.batch)
     assert cfg.distill.epochs == 2.0
+    weighted = load_config(_with_student_line(
+        tmp_path, "distill = { source_weights = { reviews = 2.0, unlabeled = 0 } }"))
+    assert weighted.distill_for(weighted.students[0]).source_weights == {"reviews": 2.0,
+                                                                         "unlabeled": 0}
+    assert weighted.distill_for(weighted.students[1]).source_weights == {}
 
 
 @pytest.mark.parametrize("line, msg", [
@@ -117,6 +122,12 @@ def test_a_student_overrides_the_distillation_settings(tmp_path: Path) -> None:
     ("distill = 3", "distill must be a table"),
     ("distill = { features = -1.0 }", "distill features must be a number >= 0"),
     ('distill = { features = "yes" }', "distill features must be a number >= 0"),
+    ("distill = { source_weights = { sst2 = 2.0 } }",
+     r"distill source_weights: \['sst2'\] are not \[teacher\] sources"),
+    ("distill = { source_weights = { reviews = -1 } }", "weights must be numbers >= 0"),
+    ('distill = { source_weights = { reviews = "x" } }', "weights must be numbers >= 0"),
+    ("distill = { source_weights = { reviews = 0, unlabeled = 0 } }", "every weight is 0"),
+    ("distill = { source_weights = 2 }", "source_weights must be a table"),
 ])
 def test_bad_student_distillation_override(tmp_path: Path, line: str, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):

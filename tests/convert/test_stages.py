@@ -105,3 +105,13 @@ def test_the_card_quotes_the_config_the_build_started_from(tmp_path: Path) -> No
     build = Build(load_config(config), config, tmp_path, tmp_path)
     config.write_text(SMOKE.read_text().replace('version = ', 'version = "9.9.9"\n# was '))
     assert build.config_text == SMOKE.read_text()
+
+
+def test_transfer_weights_retrain_only_that_student_on_the_same_soft_labels() -> None:
+    cfg = load_config(SMOKE)
+    first = cfg.students[0]
+    weighted = dataclasses.replace(first, distill={"source_weights": {"reviews": 2.0}})
+    other = dataclasses.replace(cfg, students=(weighted, *cfg.students[1:]))
+    moved = {n for n in _stages(cfg) if changed(stage_inputs(cfg, n), stage_inputs(other, n))}
+    assert moved == {f"student-{first.name}", *FINAL_STAGES}
+    assert "distill.source_weights" not in stage_inputs(cfg, f"student-{first.name}")
