@@ -220,7 +220,9 @@ def _check_source_weights(cfg: BuildConfig, weights: Any, where: str,
     need(not unknown, f"{where}: {unknown} are not [teacher] sources (or \"unlabeled\")")
     need(all(isinstance(w, (int, float)) and not isinstance(w, bool) and w >= 0
              for w in weights.values()), f"{where}: weights must be numbers >= 0")
-    need(any(weights.get(src, 1.0) > 0 for src in known), f"{where}: every weight is 0")
+    present = {*cfg.teacher.sources, *(["unlabeled"] if cfg.distill.unlabeled else [])}
+    need(any(weights.get(src, 1.0) > 0 for src in present),
+         f"{where}: every source in the transfer set weighs 0")
 
 
 def load_config(path: Path) -> BuildConfig:

@@ -126,7 +126,8 @@ def test_a_student_overrides_the_distillation_settings(tmp_path: Path) -> None:
      r"distill source_weights: \['sst2'\] are not \[teacher\] sources"),
     ("distill = { source_weights = { reviews = -1 } }", "weights must be numbers >= 0"),
     ('distill = { source_weights = { reviews = "x" } }', "weights must be numbers >= 0"),
-    ("distill = { source_weights = { reviews = 0, unlabeled = 0 } }", "every weight is 0"),
+    ("distill = { source_weights = { reviews = 0, unlabeled = 0 } }",
+     "every source in the transfer set weighs 0"),
     ("distill = { source_weights = 2 }", "source_weights must be a table"),
 ])
 def test_bad_student_distillation_override(tmp_path: Path, line: str, msg: str) -> None:
@@ -194,3 +195,14 @@ def test_negative_feature_weight_is_refused(tmp_path: Path) -> None:
     path.write_text(SMOKE.read_text().replace("[distill]\n", "[distill]\nfeatures = -0.5\n", 1))
     with pytest.raises(ConfigError, match=r"\[distill\] features must be a number >= 0"):
         load_config(path)
+
+
+def test_transfer_weights_count_unlabeled_text_only_when_the_build_reads_some(
+        tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(SMOKE.read_text().replace("unlabeled = 40", "unlabeled = 0", 1)
+                    .replace('name = "L1-H64"', 'name = "L1-H64"\n'
+                             "distill = { source_weights = { reviews = 0 } }", 1))
+    with pytest.raises(ConfigError, match="every source in the transfer set weighs 0"):
+        load_config(path)
+
