@@ -9,8 +9,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from edge_sentiment.errors import ConfigError
+
+T = TypeVar("T")
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -59,16 +62,21 @@ def load_split(data_dir: Path, source: str, split: str) -> list[Example]:
     return read_tsv(data_dir / source / f"{split}.tsv", source=source)
 
 
+def _by_weight(rows: list[T], weight: float, rng: random.Random) -> list[list[T]]:
+    """``rows`` taken by ``weight``: one whole copy per unit, then a seeded sample of
+    ``rows`` for the fraction (2.5: two copies and a half sample)."""
+    whole, frac = int(weight), weight - int(weight)
+    return [rows] * whole + ([rng.sample(rows, int(len(rows) * frac))] if frac else [])
+
+
 def load_mixture(data_dir: Path, sources: dict[str, float], split: str, seed: int,
                  limit: int | None = None) -> list[Example]:
     """Sample each source by weight (1.0 = all rows; 0.5 = half; 2.0 = twice)."""
     rng = random.Random(seed)
     out: list[Example] = []
     for source, weight in sources.items():
-        rows = load_split(data_dir, source, split)
-        whole, frac = int(weight), weight - int(weight)
-        out.extend(rows * whole)
-        out.extend(rng.sample(rows, int(len(rows) * frac)))
+        for part in _by_weight(load_split(data_dir, source, split), weight, rng):
+            out.extend(part)
     rng.shuffle(out)
     return out[:limit] if limit else out
 
@@ -84,10 +92,7 @@ def weighted_rows(sources: list[str], weights: dict[str, float], seed: int) -> l
         by_source.setdefault(source, []).append(i)
     passes: list[list[int]] = []
     for source, rows in by_source.items():
-        weight = weights.get(source, 1.0)
-        whole, frac = int(weight), weight - int(weight)
-        parts = [rows] * whole + ([rng.sample(rows, int(len(rows) * frac))] if frac else [])
-        for k, part in enumerate(parts):
+        for k, part in enumerate(_by_weight(rows, weights.get(source, 1.0), rng)):
             if len(passes) <= k:
                 passes.append([])
             passes[k].extend(part)

@@ -205,4 +205,3 @@ def test_transfer_weights_count_unlabeled_text_only_when_the_build_reads_some(
                              "distill = { source_weights = { reviews = 0 } }", 1))
     with pytest.raises(ConfigError, match="every source in the transfer set weighs 0"):
         load_config(path)
-
