@@ -42,11 +42,15 @@ SHAPES: dict[str, tuple[int, int, int, int, int]] = {
     "L1-A384-F384": (1, 384, 12, 0, 384),
     "L2-H192-F384": (2, 192, 6, 0, 384),
 }
-# The convolutional student (convert/cnn.py): name -> (layers, hidden, emb_rank, kernel)
-CNN_SHAPES: dict[str, tuple[int, int, int, int]] = {
-    "C3-H384-r128 (cnn)": (3, 384, 128, 3),
-    "C4-H384-r256 (cnn)": (4, 384, 256, 3),
-    "C3-H256-r128 (cnn)": (3, 256, 128, 3),
+# The convolutional student (convert/cnn.py): name -> (layers, hidden, emb_rank, kernel,
+# attention layers on top, their feed-forward width)
+CNN_SHAPES: dict[str, tuple[int, int, int, int, int, int]] = {
+    "C3-H384-r128 (cnn)": (3, 384, 128, 3, 0, 0),
+    "C4-H384-r256 (cnn)": (4, 384, 256, 3, 0, 0),
+    "C3-H256-r128 (cnn)": (3, 256, 128, 3, 0, 0),
+    "C3-H384-r128-A1-F768 (cnn)": (3, 384, 128, 3, 1, 768),
+    "C3-H384-r128-A1-F384 (cnn)": (3, 384, 128, 3, 1, 384),
+    "C2-H384-r128-A1-F768 (cnn)": (2, 384, 128, 3, 1, 768),
 }
 
 
@@ -55,8 +59,10 @@ def macs_per_token(layers: int, hidden: int, heads: int, head_dim: int, inter: i
     return layers * (4 * hidden * width + 2 * hidden * inter)
 
 
-def cnn_macs_per_token(layers: int, hidden: int, rank: int, kernel: int) -> int:
-    return rank * hidden + layers * kernel * hidden * hidden
+def cnn_macs_per_token(layers: int, hidden: int, rank: int, kernel: int, attention: int,
+                       inter: int) -> int:
+    return rank * hidden + layers * kernel * hidden * hidden + \
+        macs_per_token(attention, hidden, 12, 0, inter)
 
 
 TEACHER_MACS = macs_per_token(6, 384, 12, 0, 1536)  # all-MiniLM-L6-v2
@@ -64,7 +70,7 @@ ALL_MACS = {**{n: macs_per_token(*v) for n, v in SHAPES.items()},
             **{n: cnn_macs_per_token(*v) for n, v in CNN_SHAPES.items()}}
 
 
-def export_students(folder: Path, vocab: int) -> dict[str, Path]:
+def export_students(folder: Path, vocab: int, only: str = "") -> dict[str, Path]:
     import torch
 
     from convert.cnn import ConvConfig, ConvStudent
@@ -77,11 +83,14 @@ def export_students(folder: Path, vocab: int) -> dict[str, Path]:
         models[name] = Student(StudentConfig(
             vocab_size=vocab, layers=layers, hidden=hidden, heads=heads, head_dim=head_dim,
             intermediate=inter, emb_rank=128, gelu="exact"))
-    for name, (layers, hidden, rank, kernel) in CNN_SHAPES.items():
+    for name, (layers, hidden, rank, kernel, attention, inter) in CNN_SHAPES.items():
         models[name] = ConvStudent(ConvConfig(vocab_size=vocab, layers=layers, hidden=hidden,
-                                              emb_rank=rank, kernel=kernel))
+                                              emb_rank=rank, kernel=kernel, attention=attention,
+                                              intermediate=inter or 768))
     out = {}
     for name, model in models.items():
+        if only not in name:
+            continue
         stem = folder / name.split()[0]
         export_onnx(model.eval(), stem.with_suffix(".fp32.onnx"))
         out[name] = quantize_onnx(stem.with_suffix(".fp32.onnx"), stem.with_suffix(".int8.onnx"),
@@ -139,6 +148,8 @@ def report(ms: dict[str, float], threads: int, texts: str) -> str:
             f"| teacher fp32 | {TEACHER_MACS / 1e6:.2f} M | {fp32:.3f} | 1.0 | |",
             f"| teacher int8 (per-channel) | {TEACHER_MACS / 1e6:.2f} M | {int8:.3f} | | 1.0 |"]
     for name, macs in ALL_MACS.items():
+        if name not in ms:
+            continue
         rows.append(f"| {name} int8 | {macs / 1e6:.2f} M | {ms[name]:.3f} | "
                     f"{fp32 / ms[name]:.1f} | {int8 / ms[name]:.1f} |")
     from convert.report import machine
@@ -170,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, help="data folder, for --texts amazon")
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--only", default="", help="time only the students whose name holds this")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     from tokenizers import Tokenizer
@@ -184,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     vocab = Tokenizer.from_file(str(student_tok)).get_vocab_size()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        models = {name: (path, student_tok) for name, path in export_students(folder, vocab).items()}
+        models = {name: (path, student_tok) for name, path in export_students(folder, vocab, args.only).items()}
         models.update({name: (path, teacher_dir() / "tokenizer.json")
                        for name, path in export_teacher(folder).items()})
         ms = measure(models, default.bundle.manifest, threads, args.n, args.rounds, texts)

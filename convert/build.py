@@ -185,6 +185,8 @@ class Build:
         s = self.cfg.students[index]
         d = self.cfg.distill_for(s)
         keep = json.loads((self.out / "vocab" / "keep.json").read_text())
+        seed = d.seed or self.cfg.seed
+        torch.manual_seed(seed)  # the student's random start, the same in a resumed build
         model = self.make_student(index, len(keep))
         if s.init_from_teacher:
             init_student(model, self.load_teacher().bert, keep)
@@ -201,7 +203,7 @@ class Build:
             texts, hard, binary, logits, feats = self.distill_set(d)
             seconds = distill(
                 model, tok, texts, hard, binary, logits, epochs=d.epochs, batch=d.batch,
-                lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=self.cfg.seed, desc=s.name,
+                lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=seed, desc=s.name,
                 features=feats, feature_weight=d.features)
             folder.mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), folder / "student.pt")

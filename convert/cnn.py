@@ -9,6 +9,9 @@ Design choices for edge runtimes:
   kernel 3), residual connections and a LayerNorm after each;
 - padded positions are zeroed before every layer and left out of pooling, so a text padded to
   TFLite's fixed length scores as it does unpadded in ONNX;
+- optionally (``attention = n``) n self-attention layers on top of the convolutions, the
+  transformer student's layer (additive mask, exact GELU), for context wider than the
+  convolutions reach; they start from the teacher's last layers, pruned to ``intermediate``;
 - masked max and mean pooling, concatenated, then a linear head;
 - the embedding is factorised (vocab x rank, then rank -> hidden) and starts from the teacher's
   token embeddings (SVD), as the transformer student's does.
@@ -22,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .model import teacher_token_table
+from .model import StudentConfig, _copy_layer, _Layer, teacher_token_table
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,28 @@ class ConvConfig:
     emb_rank: int = 128
     max_len: int = 128
     num_labels: int = 3
+    attention: int = 0  # self-attention layers on top of the convolutions
+    heads: int = 12  # of each attention layer
+    intermediate: int = 768  # feed-forward width of each attention layer
 
     def __post_init__(self) -> None:
         if self.kernel < 1 or self.kernel % 2 == 0:
             raise ValueError(f"kernel must be an odd number >= 1, not {self.kernel}")
         if self.layers < 1 or self.hidden < 1 or self.emb_rank < 1:
             raise ValueError("layers, hidden and emb_rank must be >= 1")
+        if self.attention < 0:
+            raise ValueError(f"attention must be >= 0, not {self.attention}")
+        if self.attention and (self.heads < 1 or self.intermediate < 1
+                               or self.hidden % self.heads):
+            raise ValueError(f"attention layers need heads >= 1 dividing hidden {self.hidden} "
+                             f"and intermediate >= 1 (heads {self.heads}, "
+                             f"intermediate {self.intermediate})")
+
+    def attention_config(self) -> StudentConfig:
+        """The shape of the attention layers, as the transformer student describes one."""
+        return StudentConfig(vocab_size=self.vocab_size, hidden=self.hidden, layers=self.attention,
+                             heads=self.heads, intermediate=self.intermediate,
+                             max_len=self.max_len, gelu="exact")
 
     def dilation(self, layer: int) -> int:
         return int(2 ** layer)
@@ -79,6 +98,7 @@ class ConvStudent(nn.Module):
         self.emb_norm = nn.LayerNorm(cfg.hidden, eps=1e-12)
         self.layers = nn.ModuleList(_ConvLayer(cfg.hidden, cfg.kernel, cfg.dilation(i))
                                     for i in range(cfg.layers))
+        self.attend = nn.ModuleList(_Layer(cfg.attention_config()) for _ in range(cfg.attention))
         self.head = nn.Linear(2 * cfg.hidden, cfg.num_labels)
 
     @property
@@ -95,6 +115,10 @@ class ConvStudent(nn.Module):
         mask = attention_mask.to(x.dtype)[:, :, None]
         for layer in self.layers:
             x = layer(x, mask)
+        if len(self.attend):
+            additive = (1.0 - mask.transpose(1, 2).unsqueeze(1)) * -10000.0  # [batch, 1, 1, length]
+            for attn in self.attend:
+                x = attn(x, additive)
         top = (x + (mask - 1.0) * 10000.0).amax(dim=1)
         mean = (x * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
         return torch.cat([top, mean], dim=-1)
@@ -104,7 +128,7 @@ def init_conv_from_teacher(student: ConvStudent, bert: Any,
                            keep_ids: list[int] | None = None) -> None:
     """Start the embedding from the teacher's token embeddings: a rank-``emb_rank`` SVD of the
     (pruned) table, its right factor as the projection when the widths match, and the teacher's
-    embedding LayerNorm."""
+    embedding LayerNorm; attention layers from the teacher's last ones."""
     cfg = student.cfg
     emb = bert.embeddings
     with torch.no_grad():
@@ -116,3 +140,16 @@ def init_conv_from_teacher(student: ConvStudent, bert: Any,
         if table.shape[1] == cfg.hidden:
             student.proj.weight[:, :r].copy_(vh[:r].T)
             student.emb_norm.load_state_dict(emb.LayerNorm.state_dict())
+        teacher_layers = list(bert.encoder.layer)[len(bert.encoder.layer) - cfg.attention:]
+        for mine, theirs in zip(student.attend, teacher_layers):
+            assert isinstance(mine, _Layer)
+            if _fits(mine, bert.config):
+                _copy_layer(mine, theirs)
+
+
+def _fits(layer: _Layer, bcfg: Any) -> bool:
+    """Whether a teacher layer can be copied (pruned) into ``layer``."""
+    return bool(layer.attn_norm.normalized_shape[0] == bcfg.hidden_size
+            and layer.head_dim == bcfg.hidden_size // bcfg.num_attention_heads
+            and layer.heads <= bcfg.num_attention_heads
+            and layer.ff_in.out_features <= bcfg.intermediate_size)

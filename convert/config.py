@@ -41,6 +41,9 @@ class DistillCfg:
     # "unlabeled" names the unlabeled text; a source not named weighs 1.0. It reuses the
     # teacher's soft labels, so it changes only the students.
     source_weights: dict[str, float] = field(default_factory=dict)
+    # The student's random start and batch order (0: the build's seed), so one build can train
+    # one recipe on several seeds and see its scatter.
+    seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,9 @@ class StudentCfg:
     emb_rank: int = 0  # cnn: required (its embedding is always factorised)
     arch: str = "transformer"  # or "cnn" (convert/cnn.py)
     kernel: int = 0  # cnn only: odd convolution width (0: 3)
+    # cnn only: self-attention layers on top of the convolutions (these need heads and
+    # intermediate; they start from the teacher's last layers)
+    attention: int = 0
     init_from_teacher: bool = True
     head_dim: int = 0  # 0: hidden // heads; 32 with fewer than hidden / 32 heads prunes heads
     gelu: str = "tanh"  # or "exact" (the teacher's erf form; one fused node in ONNX Runtime)
@@ -105,7 +111,8 @@ class BuildConfig:
 
 
 STUDENT_DISTILL_KEYS = ("epochs", "batch", "lr", "temperature", "alpha", "augment",
-                        "features", "source_weights")
+                        "features", "source_weights", "seed")
+_NOT_POSITIVE = ("augment", "features", "source_weights", "seed")  # checked on their own
 
 
 def _build(cls: type, data: Any, where: str) -> Any:
@@ -152,6 +159,8 @@ def _check(cfg: BuildConfig, source: str) -> None:
          "[distill] augment must be a whole number >= 0")
     need(isinstance(cfg.distill.features, (int, float)) and cfg.distill.features >= 0,
          "[distill] features must be a number >= 0")
+    need(isinstance(cfg.distill.seed, int) and not isinstance(cfg.distill.seed, bool)
+         and cfg.distill.seed >= 0, "[distill] seed must be a whole number >= 0")
     _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
@@ -179,13 +188,22 @@ def _check_transformer(s: StudentCfg, need: Callable[[bool, str], None]) -> None
     need(s.head_dim > 0 or s.hidden % s.heads == 0,
          f"student {s.name}: hidden must be a multiple of heads (or set head_dim)")
     need(s.kernel == 0, f"student {s.name}: kernel is for arch = \"cnn\" only")
+    need(s.attention == 0, f"student {s.name}: attention is for arch = \"cnn\" only (a "
+                           "transformer's layers are all attention layers)")
 
 
 def _check_cnn(s: StudentCfg, need: Callable[[bool, str], None]) -> None:
     defaults = {f.name: f.default for f in fields(StudentCfg)}
-    set_here = [k for k in TRANSFORMER_ONLY if getattr(s, k) != defaults[k]]
-    need(not set_here, f"student {s.name}: {', '.join(set_here)} apply to transformers only, "
-                       "not to arch = \"cnn\"")
+    need(isinstance(s.attention, int) and not isinstance(s.attention, bool) and s.attention >= 0,
+         f"student {s.name}: attention must be a whole number >= 0")
+    allowed = ("heads", "intermediate") if s.attention else ()
+    set_here = [k for k in TRANSFORMER_ONLY if getattr(s, k) != defaults[k] and k not in allowed]
+    need(not set_here, f"student {s.name}: {', '.join(set_here)} apply to transformers only "
+                       "(a cnn takes heads and intermediate with attention > 0)")
+    if s.attention:
+        need(s.heads > 0 and s.intermediate > 0 and s.hidden % s.heads == 0,
+             f"student {s.name}: attention layers need heads > 0 dividing hidden and "
+             "intermediate > 0")
     need(s.emb_rank > 0, f"student {s.name}: a cnn needs emb_rank > 0")
     need(s.kernel == 0 or (s.kernel > 0 and s.kernel % 2 == 1),
          f"student {s.name}: kernel must be an odd number")
@@ -198,7 +216,7 @@ def _check_student_distill(cfg: BuildConfig, s: StudentCfg,
     need(not bad, f"student {s.name}: distill may only set {', '.join(STUDENT_DISTILL_KEYS)}, "
                   f"not {bad}")
     need(all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
-             for k, v in s.distill.items() if k not in ("augment", "features", "source_weights")),
+             for k, v in s.distill.items() if k not in _NOT_POSITIVE),
          f"student {s.name}: distill values must be numbers > 0")
     feat = s.distill.get("features", cfg.distill.features)
     need(isinstance(feat, (int, float)) and not isinstance(feat, bool) and feat >= 0,
@@ -206,6 +224,9 @@ def _check_student_distill(cfg: BuildConfig, s: StudentCfg,
     need(cfg.distill_for(s).alpha <= 1, f"student {s.name}: distill alpha must be in [0, 1]")
     _check_source_weights(cfg, s.distill.get("source_weights", {}),
                           f"student {s.name}: distill source_weights", need)
+    seed = s.distill.get("seed", 0)
+    need(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0,
+         f"student {s.name}: distill seed must be a whole number >= 0")
     mine = s.distill.get("augment", cfg.distill.augment)
     need(isinstance(mine, int) and not isinstance(mine, bool) and 0 <= mine <= cfg.distill.augment,
          f"student {s.name}: distill augment must be a whole number from 0 to [distill] augment "

@@ -17,7 +17,9 @@ def make_student(spec: StudentCfg, vocab_size: int, max_len: int) -> StudentMode
     if spec.arch == "cnn":
         return ConvStudent(ConvConfig(vocab_size=vocab_size, hidden=spec.hidden,
                                       layers=spec.layers, kernel=spec.kernel or 3,
-                                      emb_rank=spec.emb_rank, max_len=max_len))
+                                      emb_rank=spec.emb_rank, max_len=max_len,
+                                      attention=spec.attention, heads=spec.heads or 12,
+                                      intermediate=spec.intermediate or 768))
     return Student(StudentConfig(vocab_size=vocab_size, hidden=spec.hidden, layers=spec.layers,
                                  heads=spec.heads, intermediate=spec.intermediate,
                                  max_len=max_len, emb_rank=spec.emb_rank, head_dim=spec.head_dim,

@@ -18,10 +18,11 @@ from edge_sentiment.backends.base import BackendOptions  # noqa: E402
 VOCAB, LENGTH = 60, 16
 
 
-def tiny_cnn(hidden: int = 32, rank: int = 8) -> ConvStudent:
+def tiny_cnn(hidden: int = 32, rank: int = 8, attention: int = 0) -> ConvStudent:
     torch.manual_seed(0)
     return ConvStudent(ConvConfig(vocab_size=VOCAB, hidden=hidden, layers=3, emb_rank=rank,
-                                  max_len=LENGTH)).eval()
+                                  max_len=LENGTH, attention=attention, heads=2,
+                                  intermediate=48)).eval()
 
 
 def batch() -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,8 +34,9 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
     return ids * mask, mask
 
 
-def test_padding_does_not_change_a_texts_logits() -> None:
-    model, (ids, mask) = tiny_cnn(), batch()
+@pytest.mark.parametrize("attention", [0, 1])
+def test_padding_does_not_change_a_texts_logits(attention: int) -> None:
+    model, (ids, mask) = tiny_cnn(attention=attention), batch()
     with torch.no_grad():
         padded = model(ids, mask)
         for row in range(3):
@@ -50,6 +52,10 @@ def test_dilations_double_per_layer_and_bad_shapes_fail() -> None:
         ConvConfig(vocab_size=VOCAB, kernel=2)
     with pytest.raises(ValueError, match=">= 1"):
         ConvConfig(vocab_size=VOCAB, emb_rank=0)
+    with pytest.raises(ValueError, match="heads >= 1 dividing hidden 32"):
+        ConvConfig(vocab_size=VOCAB, hidden=32, attention=1, heads=5)
+    with pytest.raises(ValueError, match="attention must be >= 0"):
+        ConvConfig(vocab_size=VOCAB, attention=-1)
 
 
 def test_full_rank_embedding_starts_as_the_teachers() -> None:
@@ -68,6 +74,22 @@ def test_full_rank_embedding_starts_as_the_teachers() -> None:
                              + emb.token_type_embeddings.weight[0])
         got = student.emb_norm(student.proj(student.word(ids)))[0]
     assert torch.allclose(got, want, atol=1e-4)
+
+
+def test_attention_layer_starts_as_the_teachers_last_pruned() -> None:
+    torch.manual_seed(0)
+    bert = transformers.BertModel(transformers.BertConfig(
+        vocab_size=VOCAB, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=LENGTH)).eval()
+    student = tiny_cnn(hidden=32, rank=8, attention=1)  # feed-forward 48 of the teacher's 64
+    init_conv_from_teacher(student, bert)
+    last, mine = bert.encoder.layer[-1], student.attend[0]
+    assert torch.equal(mine.query.weight, last.attention.self.query.weight)
+    ff = last.intermediate.dense.weight
+    kept = [i for i in range(64) if any(torch.equal(ff[i], row) for row in mine.ff_in.weight)]
+    assert len(kept) == 48
+    norms = ff.norm(dim=1) * last.output.dense.weight.norm(dim=0)
+    assert set(kept) == set(torch.topk(norms, 48).indices.tolist())
 
 
 def _run(backend_module: str, path: Path, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -99,9 +121,10 @@ def test_onnx_graph_computes_no_shapes_and_takes_any_length(tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_exports_match_torch_on_both_runtimes(tmp_path: Path) -> None:
+@pytest.mark.parametrize("attention", [0, 1])
+def test_exports_match_torch_on_both_runtimes(tmp_path: Path, attention: int) -> None:
     pytest.importorskip("litert_torch")
-    model, (ids, mask) = tiny_cnn(), batch()
+    model, (ids, mask) = tiny_cnn(attention=attention), batch()
     with torch.no_grad():
         want = model(ids, mask).numpy()
     fp32 = export_onnx(model, tmp_path / "m.onnx")

@@ -129,6 +129,8 @@ def test_a_student_overrides_the_distillation_settings(tmp_path: Path) -> None:
     ("distill = { source_weights = { reviews = 0, unlabeled = 0 } }",
      "every source in the transfer set weighs 0"),
     ("distill = { source_weights = 2 }", "source_weights must be a table"),
+    ("distill = { seed = -1 }", "distill seed must be a whole number >= 0"),
+    ("distill = { seed = 1.5 }", "distill seed must be a whole number >= 0"),
 ])
 def test_bad_student_distillation_override(tmp_path: Path, line: str, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
@@ -139,6 +141,7 @@ def test_bad_student_distillation_override(tmp_path: Path, line: str, msg: str) 
     ('arch = "lstm"', "arch must be one of transformer, cnn, not 'lstm'"),
     ('arch = "cnn"', "heads, intermediate apply to transformers only"),
     ("kernel = 3", 'kernel is for arch = "cnn" only'),
+    ("attention = 1", 'attention is for arch = "cnn" only'),
 ])
 def test_bad_student_architecture(tmp_path: Path, line: str, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
@@ -156,6 +159,12 @@ def _with_cnn(tmp_path: Path, extra: str = "") -> Path:
     ("", "a cnn needs emb_rank > 0"),
     ("emb_rank = 8\nkernel = 4\n", "kernel must be an odd number"),
     ('emb_rank = 8\ngelu = "exact"\n', "gelu apply to transformers only"),
+    ("emb_rank = 8\nheads = 4\n", "heads apply to transformers only"),
+    ("emb_rank = 8\nattention = -1\n", "attention must be a whole number >= 0"),
+    ("emb_rank = 8\nattention = 1\nheads = 5\nintermediate = 64\n",
+     "attention layers need heads > 0 dividing hidden"),
+    ("emb_rank = 8\nattention = 1\nheads = 4\n", "attention layers need heads > 0 dividing hidden "
+     "and intermediate > 0"),
 ])
 def test_bad_cnn_student(tmp_path: Path, extra: str, msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):
@@ -173,6 +182,11 @@ def test_a_cnn_student_parses(tmp_path: Path) -> None:
     cfg = load_config(_with_cnn(tmp_path, "emb_rank = 8\nkernel = 5\n"))
     cnn = cfg.students[-1]
     assert (cnn.arch, cnn.kernel, cnn.emb_rank, cnn.heads) == ("cnn", 5, 8, 0)
+    attn = load_config(_with_cnn(tmp_path, "emb_rank = 8\nattention = 1\nheads = 4\n"
+                                           "intermediate = 64\ndistill = { seed = 7 }\n"))
+    mine = attn.students[-1]
+    assert (mine.attention, mine.heads, mine.intermediate) == (1, 4, 64)
+    assert (attn.distill_for(mine).seed, attn.distill.seed) == (7, 0)
 
 
 def test_augmentation_settings(tmp_path: Path) -> None:
