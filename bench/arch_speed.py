@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     vocab = Tokenizer.from_file(str(student_tok)).get_vocab_size()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        models = {name: (path, student_tok) for name, path in export_students(folder, vocab, args.only).items()}
+        students = export_students(folder, vocab, args.only)
+        models = {name: (path, student_tok) for name, path in students.items()}
         models.update({name: (path, teacher_dir() / "tokenizer.json")
                        for name, path in export_teacher(folder).items()})
         ms = measure(models, default.bundle.manifest, threads, args.n, args.rounds, texts)
