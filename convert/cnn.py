@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .model import StudentConfig, _copy_layer, _Layer, teacher_token_table
+from .model import StudentConfig, _copy_layer, _Layer, fits_teacher, teacher_token_table
 
 
 @dataclass(frozen=True)
@@ -140,16 +140,8 @@ def init_conv_from_teacher(student: ConvStudent, bert: Any,
         if table.shape[1] == cfg.hidden:
             student.proj.weight[:, :r].copy_(vh[:r].T)
             student.emb_norm.load_state_dict(emb.LayerNorm.state_dict())
-        teacher_layers = list(bert.encoder.layer)[len(bert.encoder.layer) - cfg.attention:]
-        for mine, theirs in zip(student.attend, teacher_layers):
-            assert isinstance(mine, _Layer)
-            if _fits(mine, bert.config):
+        if cfg.attention and fits_teacher(cfg.attention_config(), bert.config):
+            teacher_layers = list(bert.encoder.layer)[len(bert.encoder.layer) - cfg.attention:]
+            for mine, theirs in zip(student.attend, teacher_layers):
+                assert isinstance(mine, _Layer)
                 _copy_layer(mine, theirs)
-
-
-def _fits(layer: _Layer, bcfg: Any) -> bool:
-    """Whether a teacher layer can be copied (pruned) into ``layer``."""
-    return bool(layer.attn_norm.normalized_shape[0] == bcfg.hidden_size
-            and layer.head_dim == bcfg.hidden_size // bcfg.num_attention_heads
-            and layer.heads <= bcfg.num_attention_heads
-            and layer.ff_in.out_features <= bcfg.intermediate_size)

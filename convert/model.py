@@ -152,17 +152,22 @@ def init_from_teacher(student: Student, bert: Any, keep_ids: list[int] | None = 
             student.position.weight.copy_(emb.position_embeddings.weight[: cfg.max_len])
             student.emb_norm.load_state_dict(emb.LayerNorm.state_dict())
         teacher_layers = bert.encoder.layer
-        bcfg = bert.config
-        fits = (bcfg.hidden_size, bcfg.hidden_size // bcfg.num_attention_heads) == \
-            (cfg.hidden, cfg.attention_width // cfg.heads) and \
-            cfg.heads <= bcfg.num_attention_heads and cfg.intermediate <= bcfg.intermediate_size
-        if not fits:
+        if not fits_teacher(cfg, bert.config):
             log.info("student layers start from random weights: they do not fit in the teacher's")
             return
         step = max(1, len(teacher_layers) // cfg.layers)
         for mine, theirs in zip(student.layers, list(teacher_layers)[step - 1 :: step]):
             assert isinstance(mine, _Layer)
             _copy_layer(mine, theirs)
+
+
+def fits_teacher(cfg: StudentConfig, bcfg: Any) -> bool:
+    """Whether the teacher's layers (HF config ``bcfg``) can be copied, pruned, into layers of
+    shape ``cfg``: the same width and head size, no more heads or feed-forward neurons."""
+    return bool((bcfg.hidden_size, bcfg.hidden_size // bcfg.num_attention_heads) ==
+                (cfg.hidden, cfg.attention_width // cfg.heads)
+                and cfg.heads <= bcfg.num_attention_heads
+                and cfg.intermediate <= bcfg.intermediate_size)
 
 
 def _copy_layer(mine: _Layer, theirs: Any) -> None:

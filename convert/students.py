@@ -18,8 +18,7 @@ def make_student(spec: StudentCfg, vocab_size: int, max_len: int) -> StudentMode
         return ConvStudent(ConvConfig(vocab_size=vocab_size, hidden=spec.hidden,
                                       layers=spec.layers, kernel=spec.kernel or 3,
                                       emb_rank=spec.emb_rank, max_len=max_len,
-                                      attention=spec.attention, heads=spec.heads or 12,
-                                      intermediate=spec.intermediate or 768))
+                                      attention=spec.attention, **_attention_shape(spec)))
     return Student(StudentConfig(vocab_size=vocab_size, hidden=spec.hidden, layers=spec.layers,
                                  heads=spec.heads, intermediate=spec.intermediate,
                                  max_len=max_len, emb_rank=spec.emb_rank, head_dim=spec.head_dim,
@@ -34,3 +33,9 @@ def init_student(model: StudentModel, bert: nn.Module, keep_ids: list[int]) -> N
         init_from_teacher(model, bert, keep_ids)
     else:
         raise TypeError(f"no teacher initialisation for {type(model).__name__}")
+
+
+def _attention_shape(spec: StudentCfg) -> dict[str, int]:
+    """A CNN's attention-layer shape: the config's when it has such layers (config.py requires
+    heads and intermediate then), else ConvConfig's defaults."""
+    return {"heads": spec.heads, "intermediate": spec.intermediate} if spec.attention else {}
