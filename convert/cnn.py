@@ -141,7 +141,6 @@ def init_conv_from_teacher(student: ConvStudent, bert: Any,
             student.proj.weight[:, :r].copy_(vh[:r].T)
             student.emb_norm.load_state_dict(emb.LayerNorm.state_dict())
         if cfg.attention and fits_teacher(cfg.attention_config(), bert.config):
-            teacher_layers = list(bert.encoder.layer)[len(bert.encoder.layer) - cfg.attention:]
-            for mine, theirs in zip(student.attend, teacher_layers):
+            for mine, theirs in zip(student.attend, list(bert.encoder.layer)[-cfg.attention:]):
                 assert isinstance(mine, _Layer)
                 _copy_layer(mine, theirs)

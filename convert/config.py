@@ -115,6 +115,11 @@ STUDENT_DISTILL_KEYS = ("epochs", "batch", "lr", "temperature", "alpha", "augmen
 _NOT_POSITIVE = ("augment", "features", "source_weights", "seed")  # checked on their own
 
 
+def _whole(value: Any) -> bool:
+    """A whole number >= 0 (TOML's true and false are not numbers here)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _build(cls: type, data: Any, where: str) -> Any:
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: must be a table")
@@ -159,8 +164,7 @@ def _check(cfg: BuildConfig, source: str) -> None:
          "[distill] augment must be a whole number >= 0")
     need(isinstance(cfg.distill.features, (int, float)) and cfg.distill.features >= 0,
          "[distill] features must be a number >= 0")
-    need(isinstance(cfg.distill.seed, int) and not isinstance(cfg.distill.seed, bool)
-         and cfg.distill.seed >= 0, "[distill] seed must be a whole number >= 0")
+    need(_whole(cfg.distill.seed), "[distill] seed must be a whole number >= 0")
     _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
@@ -194,8 +198,7 @@ def _check_transformer(s: StudentCfg, need: Callable[[bool, str], None]) -> None
 
 def _check_cnn(s: StudentCfg, need: Callable[[bool, str], None]) -> None:
     defaults = {f.name: f.default for f in fields(StudentCfg)}
-    need(isinstance(s.attention, int) and not isinstance(s.attention, bool) and s.attention >= 0,
-         f"student {s.name}: attention must be a whole number >= 0")
+    need(_whole(s.attention), f"student {s.name}: attention must be a whole number >= 0")
     allowed = ("heads", "intermediate") if s.attention else ()
     set_here = [k for k in TRANSFORMER_ONLY if getattr(s, k) != defaults[k] and k not in allowed]
     need(not set_here, f"student {s.name}: {', '.join(set_here)} apply to transformers only "
@@ -225,10 +228,9 @@ def _check_student_distill(cfg: BuildConfig, s: StudentCfg,
     _check_source_weights(cfg, s.distill.get("source_weights", {}),
                           f"student {s.name}: distill source_weights", need)
     seed = s.distill.get("seed", 0)
-    need(isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0,
-         f"student {s.name}: distill seed must be a whole number >= 0")
+    need(_whole(seed), f"student {s.name}: distill seed must be a whole number >= 0")
     mine = s.distill.get("augment", cfg.distill.augment)
-    need(isinstance(mine, int) and not isinstance(mine, bool) and 0 <= mine <= cfg.distill.augment,
+    need(_whole(mine) and mine <= cfg.distill.augment,
          f"student {s.name}: distill augment must be a whole number from 0 to [distill] augment "
          f"({cfg.distill.augment})")
 
