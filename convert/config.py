@@ -20,6 +20,12 @@ class TeacherCfg:
     lr: float = 5e-5
     max_examples: int = 0  # 0: no cap
     skip_training: bool = False  # smoke only: use the pretrained encoder with a trained head
+    # Emoji spelled out as their names in the teacher's tokenizer (convert/emoji_tokens.py), and
+    # one token each in the student's.
+    emoji: bool = False
+    # Identity-term counterfactual copies of each train text that names a group
+    # (convert/identity.py), with the original's label.
+    counterfactual: int = 0
 
 
 @dataclass(frozen=True)
@@ -44,12 +50,19 @@ class DistillCfg:
     # The student's random start and batch order (0: the build's seed), so one build can train
     # one recipe on several seeds and see its scatter.
     seed: int = 0
+    # Transfer texts with an emoji put in (convert/emoji_tokens.emoji_texts), labelled by the
+    # teacher; needs [teacher] emoji.
+    emoji_copies: int = 0
+    # Identity-term counterfactual copies of the transfer texts, with the original's soft label.
+    counterfactual: int = 0
 
 
 @dataclass(frozen=True)
 class VocabCfg:
     min_count: int = 3
     max_size: int = 16000
+    # Keep the identity words of convert/identity.py whole, whatever their count.
+    keep_identity: bool = False
 
 
 STUDENT_ARCHS = ("transformer", "cnn")
@@ -104,6 +117,14 @@ class BuildConfig:
     # The source whose dev texts the speed stage also times (real lengths; the bench's built-in
     # samples are short). "": the first gap source, else the first [teacher] source.
     speed_texts: str = ""
+    # A bundle the speed stage times beside the student ("packaged": the default bundle installed
+    # when the build ran; "": none), so a new default's latency is compared in the same run.
+    speed_baseline: str = ""
+    # Fit temperature and per-class biases on pooled dev (convert/calibrate.py).
+    calibrate: bool = False
+    min_neutral_recall: float = 0.0  # the bias fit's floor for each 3-class dev source
+    # Targets the card checks the build against (name -> number); none: the card lists none.
+    targets: dict[str, float] = field(default_factory=dict)
 
     def distill_for(self, student: StudentCfg) -> DistillCfg:
         """[distill] with the student's own overrides applied."""
@@ -165,6 +186,14 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(isinstance(cfg.distill.features, (int, float)) and cfg.distill.features >= 0,
          "[distill] features must be a number >= 0")
     need(_whole(cfg.distill.seed), "[distill] seed must be a whole number >= 0")
+    for key, value in (("[teacher] counterfactual", cfg.teacher.counterfactual),
+                       ("[distill] counterfactual", cfg.distill.counterfactual),
+                       ("[distill] emoji_copies", cfg.distill.emoji_copies)):
+        need(_whole(value), f"{key} must be a whole number >= 0")
+    need(isinstance(cfg.teacher.emoji, bool), "[teacher] emoji must be true or false")
+    need(isinstance(cfg.vocab.keep_identity, bool), "[vocab] keep_identity must be true or false")
+    need(not cfg.distill.emoji_copies or cfg.teacher.emoji,
+         "[distill] emoji_copies needs [teacher] emoji = true (the teacher reads their names)")
     _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -122,18 +123,22 @@ class Student(nn.Module):
         return pooled
 
 
-def teacher_token_table(bert: Any, keep_ids: list[int] | None = None) -> torch.Tensor:
-    """The teacher's token embeddings (rows ``keep_ids`` of a pruned vocabulary) plus its
-    token-type-0 embedding, which every single-segment input adds."""
+def teacher_token_table(bert: Any, keep_ids: Sequence[int | list[int]] | None = None
+                        ) -> torch.Tensor:
+    """The teacher's token embeddings (rows ``keep_ids`` of a pruned vocabulary; an entry that
+    is a list of ids is their mean, for a token the teacher lacks) plus its token-type-0
+    embedding, which every single-segment input adds."""
     emb = bert.embeddings
     table = emb.word_embeddings.weight.detach()
     if keep_ids is not None:
-        table = table[torch.tensor(keep_ids)]
+        table = torch.stack([table[k].mean(0) if isinstance(k, list) else table[k]
+                             for k in keep_ids])
     out: torch.Tensor = table + emb.token_type_embeddings.weight[0].detach()
     return out
 
 
-def init_from_teacher(student: Student, bert: Any, keep_ids: list[int] | None = None) -> None:
+def init_from_teacher(student: Student, bert: Any,
+                      keep_ids: Sequence[int | list[int]] | None = None) -> None:
     """Copy what fits from a HF ``BertModel``: embeddings (SVD-factorised when the
     student uses a rank), positions and, when the hidden width and head size match, evenly
     spaced layers (pruned to the student's heads and feed-forward width)."""

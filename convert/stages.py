@@ -18,9 +18,11 @@ from .config import BuildConfig
 # Keys added after builds had saved markers (by their last dotted part), left out of the inputs
 # while at these defaults, so a marker written before they existed still matches.
 LATE_KEYS: dict[str, Any] = {"arch": "transformer", "kernel": 0, "augment": 0, "features": 0.0,
-                             "source_weights": {}}
+                             "source_weights": {}, "emoji": False, "counterfactual": 0,
+                             "emoji_copies": 0, "keep_identity": False, "calibrate": False,
+                             "min_neutral_recall": 0.0, "speed_baseline": ""}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
-FINAL_STAGES = ("tflite", "evaluate", "speed")
+FINAL_STAGES = ("calibrate", "tflite", "evaluate", "behaviour", "speed")
 
 
 def stage_inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
@@ -38,7 +40,8 @@ def _inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
         return {**teacher, "distill.unlabeled": cfg.distill.unlabeled}
     if name == "soft_labels":
         return {**teacher, "distill.unlabeled": cfg.distill.unlabeled,
-                "distill.augment": cfg.distill.augment}
+                "distill.augment": cfg.distill.augment,
+                "distill.emoji_copies": cfg.distill.emoji_copies}
     if name == "vocab":
         return {**teacher, "distill.unlabeled": cfg.distill.unlabeled, **_flat("vocab", asdict(cfg.vocab))}
     if name in ("teacher_onnx", "teacher_dev"):
@@ -55,7 +58,9 @@ def _inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
         raise KeyError(f"unknown build stage {name!r}")
     final = {**common, **_flat("distill", asdict(cfg.distill)), "max_onnx_mb": cfg.max_onnx_mb,
              "max_dev_gap": cfg.max_dev_gap, "gap_sources": list(cfg.gap_sources),
-             "tflite_quant": cfg.tflite_quant, "speed_texts": cfg.speed_texts}
+             "tflite_quant": cfg.tflite_quant, "speed_texts": cfg.speed_texts,
+             "calibrate": cfg.calibrate, "min_neutral_recall": cfg.min_neutral_recall,
+             "speed_baseline": cfg.speed_baseline}
     for s in cfg.students:
         final.update(_flat(f"students.{s.name}", asdict(s)))
     return final

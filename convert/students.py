@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from torch import nn
 
 from .cnn import ConvConfig, ConvStudent, init_conv_from_teacher
@@ -25,7 +27,7 @@ def make_student(spec: StudentCfg, vocab_size: int, max_len: int) -> StudentMode
                                  gelu=spec.gelu))
 
 
-def init_student(model: StudentModel, bert: nn.Module, keep_ids: list[int]) -> None:
+def init_student(model: StudentModel, bert: nn.Module, keep_ids: Sequence[int | list[int]]) -> None:
     """Copy what fits from the fine-tuned teacher's ``BertModel``."""
     if isinstance(model, ConvStudent):
         init_conv_from_teacher(model, bert, keep_ids)

@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer
+
+from .emoji_tokens import add_emoji_tokens
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def prune_vocab(teacher_json: Path, texts: list[str], min_count: int, max_size: int,
-                out_json: Path) -> list[int]:
-    """Write the pruned tokenizer; return the kept teacher ids in new-id order."""
+                out_json: Path, keep_words: Sequence[str] = (),
+                emoji: dict[str, str] | None = None) -> list[int | list[int]]:
+    """Write the pruned tokenizer; return, in new-id order, the teacher id each row copies (or,
+    for an emoji token the teacher lacks, the ids of its name's word pieces, to average).
+
+    ``keep_words`` are kept whole when the teacher has them; ``emoji`` (character -> name) makes
+    each emoji one token (convert/emoji_tokens.py)."""
     tok = Tokenizer.from_file(str(teacher_json))
     tok.no_padding()
     tok.no_truncation()
@@ -31,6 +39,7 @@ def prune_vocab(teacher_json: Path, texts: list[str], min_count: int, max_size: 
     by_id = {i: t for t, i in vocab.items()}
     must = {vocab[t] for t in SPECIALS} | {i for t, i in vocab.items()
                                            if len(t) == 1 or (t.startswith("##") and len(t) == 3)}
+    must |= {vocab[w] for w in keep_words if w in vocab}
     frequent = [i for i, c in counts.most_common() if c >= min_count and i not in must]
     keep = sorted(must | set(frequent[: max(0, max_size - len(must))]))
     new_ids = {old: new for new, old in enumerate(keep)}
@@ -42,5 +51,11 @@ def prune_vocab(teacher_json: Path, texts: list[str], min_count: int, max_size: 
     post = data.get("post_processor") or {}
     for name, spec in (post.get("special_tokens") or {}).items():
         spec["ids"] = [new_ids[vocab[name]]]
+    rows: list[int | list[int]] = list(keep)
+    if emoji:
+        added = add_emoji_tokens(data, list(emoji))
+        pieces = tok.encode_batch([emoji[c] for c in added], add_special_tokens=False)
+        unk = vocab["[UNK]"]
+        rows += [[i for i in p.ids if i != unk] or [unk] for p in pieces]
     out_json.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
-    return keep
+    return rows

@@ -32,6 +32,7 @@ from .hardware import (
     select_plan,
 )
 from .hardware.detect import HardwareFacts
+from .manifest import Calibration, Manifest
 from .metrics import MetricsRecorder
 from .tokenize import Encoded, TextEncoder, check_text
 
@@ -87,22 +88,28 @@ def _softmax_rows(logits: np.ndarray) -> list[list[float]]:
     return out
 
 
-def _logits(encoder: TextEncoder, backend: backends.Backend,
-            texts: list[str]) -> tuple[np.ndarray, Encoded]:
+def _logits(encoder: TextEncoder, backend: backends.Backend, texts: list[str],
+            calibration: Calibration | None) -> tuple[np.ndarray, Encoded]:
     enc = encoder.encode(texts, pad_to=backend.fixed_length)
-    return backend.run(enc.input_ids, enc.attention_mask), enc
+    logits = backend.run(enc.input_ids, enc.attention_mask)
+    if calibration is not None:
+        if calibration.bias:
+            logits = logits + np.asarray(calibration.bias, dtype=logits.dtype)
+        logits = logits / calibration.temperature
+    return logits, enc
 
 
-def predict_probs(encoder: TextEncoder, backend: backends.Backend,
-                  texts: list[str]) -> tuple[np.ndarray, Encoded]:
+def predict_probs(encoder: TextEncoder, backend: backends.Backend, texts: list[str],
+                  calibration: Calibration | None = None) -> tuple[np.ndarray, Encoded]:
     """Tokenize, run and softmax one batch: probabilities [batch, labels] and the encoding."""
-    logits, enc = _logits(encoder, backend, texts)
+    logits, enc = _logits(encoder, backend, texts, calibration)
     return np.asarray(_softmax_rows(logits), dtype=np.float32), enc
 
 
-def _predict(encoder: TextEncoder, backend: backends.Backend, labels: tuple[str, ...],
+def _predict(encoder: TextEncoder, backend: backends.Backend, manifest: Manifest,
              texts: list[str]) -> tuple[list[Prediction], list[int], list[float]]:
-    logits, enc = _logits(encoder, backend, texts)
+    labels = manifest.labels
+    logits, enc = _logits(encoder, backend, texts, manifest.calibration)
     preds = []
     for row in _softmax_rows(logits):
         best = max(range(len(row)), key=row.__getitem__)
@@ -115,7 +122,7 @@ def self_test(bundle: Bundle, encoder: TextEncoder, backend: backends.Backend) -
     manifest = bundle.manifest
     predict_probs(encoder, backend, ["warm up"])
     for gold in manifest.golden:  # one text per call, as the build scored them
-        pred = _predict(encoder, backend, manifest.labels, [gold.text])[0][0]
+        pred = _predict(encoder, backend, manifest, [gold.text])[0][0]
         drift = max(abs(pred.scores[k] - v) for k, v in gold.scores.items() if k in pred.scores)
         if pred.label != gold.label or drift > manifest.golden_tolerance:
             raise SelfTestError(
@@ -181,6 +188,11 @@ class SentimentClassifier:
     def labels(self) -> tuple[str, ...]:
         return self._engine.bundle.manifest.labels
 
+    @property
+    def encoder(self) -> TextEncoder:
+        """The bundle's tokenizer, as the model reads text."""
+        return self._engine.encoder
+
     @overload
     def classify(self, text: str) -> Prediction: ...
     @overload
@@ -206,7 +218,7 @@ class SentimentClassifier:
             t0 = time.perf_counter()
             try:
                 preds, lengths, unknown = _predict(engine.encoder, engine.backend,
-                                                   engine.bundle.manifest.labels, chunk)
+                                                   engine.bundle.manifest, chunk)
             except EdgeSentimentError:
                 self.metrics.record_error()
                 raise

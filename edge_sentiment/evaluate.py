@@ -91,4 +91,25 @@ def evaluate(clf: _Classifies, texts: list[str], gold: list[str],
         decided = [p.label for p in preds]
     result = score(gold, decided, labels)
     result["binary"] = binary
+    result["ece"] = round(expected_calibration_error(preds, gold, binary), 4)
     return result, preds
+
+
+def expected_calibration_error(preds: list[Prediction], gold: list[str], binary: bool,
+                               bins: int = 10) -> float:
+    """ECE over ``bins`` equal-width bins of the decision's confidence: the max score, or for a
+    binary file P(decided) / (P(positive) + P(negative))."""
+    stats = [[0.0, 0.0, 0] for _ in range(bins)]  # confidence sum, correct sum, count
+    for p, g in zip(preds, gold):
+        if binary:
+            pos, neg = p.scores["positive"], p.scores["negative"]
+            label = "positive" if pos >= neg else "negative"
+            conf = max(pos, neg) / (pos + neg) if pos + neg > 0 else 0.5
+        else:
+            label, conf = p.label, p.score
+        b = stats[min(int(conf * bins), bins - 1)]
+        b[0] += conf
+        b[1] += float(label == g)
+        b[2] += 1
+    n = len(preds)
+    return sum(abs(c - k) / n for c, k, m in stats if m) if n else 0.0

@@ -6,6 +6,7 @@ Every error names the field that is wrong (``artifacts[1].sha256``).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
@@ -43,6 +44,26 @@ def parse_semver(version: str) -> tuple[int, int, int]:
 def _need(cond: bool, where: str, what: str) -> None:
     if not cond:
         raise ManifestError(f"{where}: {what}")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """How raw model logits become probabilities: ``softmax((logits + bias) / temperature)``.
+
+    Fitted on pooled dev text by the build (``convert/calibrate.py``): the biases move the
+    decision between classes (fitted for macro-F1), the temperature makes the scores mean
+    probabilities (fitted for log-loss)."""
+
+    temperature: float = 1.0
+    bias: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        _need(isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool)
+              and math.isfinite(self.temperature) and 0.05 <= self.temperature <= 20,
+              "calibration.temperature", "must be a finite number in [0.05, 20]")
+        _need(all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)
+                  and abs(b) <= 20 for b in self.bias),
+              "calibration.bias", "must hold finite numbers in [-20, 20]")
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,7 @@ class Manifest:
     evaluation: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
     format_version: int = 1
+    calibration: Calibration | None = None
 
     def __post_init__(self) -> None:
         _need(isinstance(self.name, str) and bool(self.name), "name", "must be a non-empty string")
@@ -136,6 +158,9 @@ class Manifest:
         _need(0 < self.golden_tolerance <= 1, "golden_tolerance", "must be in (0, 1]")
         if self.model_card is not None:
             check_member_path(self.model_card, "model_card")
+        if self.calibration is not None:
+            _need(len(self.calibration.bias) in (0, len(self.labels)), "calibration.bias",
+                  f"must hold one number per label ({len(self.labels)})")
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -144,6 +169,10 @@ class Manifest:
             art["input_shape"] = list(art["input_shape"])
         data["labels"] = list(self.labels)
         data["format"] = FORMAT
+        if self.calibration is None:
+            data.pop("calibration")
+        else:
+            data["calibration"]["bias"] = list(self.calibration.bias)
         return data
 
 
@@ -181,6 +210,17 @@ def _golden(raw: Any, i: int) -> Golden:
                   {str(k): float(v) for k, v in scores.items()})
 
 
+def _calibration(raw: Any) -> Calibration | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"temperature", "bias"}:
+        raise ManifestError("calibration: must be an object with temperature and bias")
+    bias = raw.get("bias", [])
+    if not isinstance(bias, list):
+        raise ManifestError("calibration.bias: must be a list of numbers")
+    return Calibration(raw.get("temperature", 1.0), tuple(bias))
+
+
 def parse_manifest(data: Any) -> Manifest:
     """Validate a decoded ``manifest.json`` and return a :class:`Manifest`."""
     if not isinstance(data, dict):
@@ -215,4 +255,5 @@ def parse_manifest(data: Any) -> Manifest:
         evaluation=dict(data.get("evaluation", {})),
         reference=dict(data.get("reference", {})),
         format_version=version,
+        calibration=_calibration(data.get("calibration")),
     )

@@ -107,6 +107,12 @@ class TextEncoder:
             return body[: self._head] + body[-tail:]
         return body[:room]
 
+    def unknown_emoji(self, emoji: list[str]) -> list[str]:
+        """The strings of ``emoji`` whose every token is the unknown token."""
+        encs = self._tok.encode_batch(emoji, add_special_tokens=False)
+        return [e for e, enc in zip(emoji, encs) if not enc.ids or
+                all(i == self._unk for i in enc.ids)]
+
     def encode(self, texts: list[str], pad_to: int | None = None) -> Encoded:
         """Encode a batch; pad to the longest text, or to ``pad_to`` when given."""
         rows = [[self._cls, *self._truncate(b), self._sep] for b in self._body_ids(texts)]
