@@ -12,6 +12,7 @@ from edge_sentiment.bundle import pack_bundle
 
 from . import report
 from .bundle_writer import update_manifest, write_bundle
+from .card import card
 from .data import LABELS, load_split
 
 if TYPE_CHECKING:
@@ -22,9 +23,8 @@ BEHAVIOUR_MODELS = ("student int8 (ONNX)", "student int8 (TFLite)", "teacher fp3
 
 def behaviour(arts: dict[str, tuple[Path, str]], seed: int) -> dict[str, Any]:
     """The behavioural suite (edge_sentiment.check) on the student and the teacher."""
-    from edge_sentiment.check import run_suite
-
     from edge_sentiment import SentimentClassifier
+    from edge_sentiment.check import run_suite
 
     out = {}
     for label in BEHAVIOUR_MODELS:
@@ -100,7 +100,7 @@ def final_bundle(build: Build, name: str, ctx: dict[str, Any]) -> Path:
     (out / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
     if ctx.get("behaviour"):
         (out / "behaviour.json").write_text(json.dumps(ctx["behaviour"], indent=1))
-    (out / "MODEL_CARD.md").write_text(report.card(ctx), encoding="utf-8")
+    (out / "MODEL_CARD.md").write_text(card(ctx), encoding="utf-8")
     student_eval = {s: {m: r.get(m) for m in ("n", "accuracy", "macro_f1", "macro_recall", "ece")}
                     for s, r in ctx["evals"]["student int8 (ONNX)"].items()}
     update_manifest(out, evaluation={"student_int8_onnx": student_eval,

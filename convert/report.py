@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from edge_sentiment import SentimentClassifier
 from edge_sentiment.errors import BackendError
 from edge_sentiment.evaluate import evaluate, read_labeled_tsv
 
-from .data import eval_splits
+from .calibrate import DevSet
+from .data import LABELS, eval_splits
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +40,36 @@ def eval_bundle(bundle: Path, runtime: str, data_dir: Path, limit: int,
         scored["predictions"] = [p.label for p in preds]
         results[f"{source}/{split}"] = scored
     return results
+
+
+def dev_sets(bundle: Path, runtime: str, data_dir: Path, sources: list[str],
+             binary: Collection[str]) -> list[DevSet]:
+    """Each source's dev log-probabilities through the runtime (uncalibrated bundle), for
+    ``convert.calibrate.fit``: log-probabilities are the logits up to a per-row constant."""
+    clf = SentimentClassifier.load(bundle, runtime=runtime)
+    out = []
+    for source in sources:
+        texts, gold = read_labeled_tsv(data_dir / source / "dev.tsv")
+        probs = [p.scores for start in range(0, len(texts), 32)
+                 for p in clf.classify(texts[start:start + 32])]
+        logp = np.log(np.clip(np.array([[p[lab] for lab in LABELS] for p in probs]), 1e-9, 1))
+        out.append(DevSet(source, logp, np.array([LABELS.index(g) for g in gold]),
+                          source in binary))
+    return out
+
+
+def baseline_bundle(spec: str, out: Path) -> tuple[Path, str] | None:
+    """The bundle ``speed_baseline`` names, copied into the build folder the first time (so a
+    resumed build times the same one): "packaged" is the installed default bundle."""
+    if not spec:
+        return None
+    from edge_sentiment.bundle import open_bundle
+
+    src = open_bundle(None if spec == "packaged" else spec)
+    target = out / "eval_bundles" / "baseline"
+    if not (target / "manifest.json").is_file():
+        shutil.copytree(src.root, target, dirs_exist_ok=True)
+    return target, open_bundle(target).manifest.version
 
 
 def agreement(a: dict[str, Any], b: dict[str, Any], split: str = "test") -> dict[str, float]:
@@ -145,139 +179,6 @@ def confusion_png(result: dict[str, Any], title: str, out: Path) -> Path:
     fig.tight_layout()
     fig.savefig(out, dpi=90)
     plt.close(fig)
-    return out
-
-
-def _fmt(r: dict[str, Any]) -> str:
-    key = "accuracy" if r["binary"] else "macro_f1"
-    return f"{100 * r[key]:.1f}"
-
-
-def _choice_rule(ctx: dict[str, Any]) -> str:
-    """The sentence saying how the build chose among the candidates."""
-    teacher = ", ".join(f"{src} {100 * f1:.1f}" for src, f1 in ctx.get("teacher_dev", {}).items())
-    lines = f"Teacher fp32 dev scores (macro-F1; SST-2: binary accuracy): {teacher}. " \
-        if teacher else ""
-    if ctx.get("max_dev_gap"):
-        return (f"{lines}Chosen: the fastest candidate at most {ctx['max_dev_gap']:.1f} points "
-                f"behind the teacher on the dev split of each of {', '.join(ctx['gap_sources'])} "
-                f"(`max_dev_gap`; p50s within {100 * ctx['speed_tie']:.0f}% of the fastest such "
-                "one count as a tie, broken by mean dev macro-F1), else the best mean dev "
-                "macro-F1. 'Behind teacher' is the largest such gap.")
-    return f"{lines}Chosen: the best mean dev macro-F1."
-
-
-def card(ctx: dict[str, Any]) -> str:
-    """The model card: every figure the build measured, and how to reproduce it."""
-    evals: dict[str, dict[str, Any]] = ctx["evals"]
-    names = list(evals)
-    splits = list(next(iter(evals.values())))
-    lines = [f"# {ctx['name']} {ctx['version']}", "",
-             "Three-class sentiment (negative / neutral / positive) for short English reviews and "
-             "posts, distilled from all-MiniLM-L6-v2 for ARM boards.", "",
-             "## How it was made", "", f"    {ctx['command']}", "",
-             f"Config (`{ctx['config_name']}`):", "", "```toml", ctx["config_text"].strip(), "```",
-             "", f"Full build time: {ctx['build_minutes']:.1f} minutes on this machine "
-             f"({ctx['machine']}). Stage times: {ctx['stage_seconds']}.", "",
-             "## Student candidates (Pareto table)", "",
-             _choice_rule(ctx), "",
-             "| student | params | int8 ONNX MB | p50 ms (1 text) | dev macro-F1 | behind teacher |",
-             "|---|---|---|---|---|---|"]
-    for row in ctx["pareto"]:
-        behind = row.get("dev_points_behind_teacher")
-        lines.append(f"| {row['name']}{' **(chosen)**' if row['chosen'] else ''} | "
-                     f"{row['params'] / 1e6:.2f} M | {row['onnx_int8_mb']:.2f} | {row['p50_ms']:.3f} | "
-                     f"{100 * row['dev_macro_f1']:.1f} | "
-                     f"{'' if behind is None else f'{behind:.1f}'} |")
-    lines += ["", "## Evaluation", "",
-              "Macro-F1 for 3-class splits; accuracy of the binary decision "
-              "(P(positive) vs P(negative)) for SST-2. Reproduce a row with "
-              "`edge-sentiment eval --data <split>.tsv --runtime onnx|tflite`.", "",
-              "| split | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    for split in splits:
-        lines.append(f"| {split} | " + " | ".join(_fmt(evals[n][split]) for n in names) + " |")
-    lines += ["", "Macro-recall and per-class precision / recall / F1 are in `evaluation.json`.", "",
-              "## Agreement of ONNX int8 and TFLite int8", ""]
-    lines += [f"- {k}: {100 * v:.2f}%" for k, v in ctx["agreement"].items()]
-    tfl = ctx.get("tflite", {})
-    if tfl.get("dev_agreement"):
-        lines += ["", "TFLite quantization (the faster dynamic int8 unless it agrees with ONNX int8 "
-                  "on fewer than 99% of dev predictions): "
-                  + ", ".join(f"{m} {100 * a:.2f}%" for m, a in tfl["dev_agreement"].items())
-                  + f" -> **{tfl['mode']}**."]
-    lines += ["", "## Sizes", ""] + [f"- {k}: {v / 1e6:.2f} MB" for k, v in ctx["sizes"].items()]
-    rounds = next(iter(ctx["speed"].values())).get("rounds", 1)
-    lines += ["", "## Speed (single text, tokenization included, same build)", "",
-              f"`edge-sentiment bench --bundle <artifact> --runtime <runtime> --json`, each run its "
-              f"own process, the models taking turns; median of {rounds} rounds.", "",
-              "| model | p50 ms | p95 ms | batch-32 texts/s |", "|---|---|---|---|"]
-    for k, v in ctx["speed"].items():
-        lines.append(f"| {k} | {v['p50_ms']:.3f} | {v['p95_ms']:.3f} | {v['throughput_per_s_batch32']} |")
-    lines += ["", ctx["speed_summary"], *_real_speed(ctx)]
-    lines += ["", "## Confusion matrices (3-class test splits, summed)", ""]
-    lines += [f"![{n}]({png})" for n, png in ctx["pngs"].items()]
-    lines += ["", "## Targets (from the conversion issue), checked by the build", ""]
-    lines += [f"- {'met' if ok else '**missed**'}: {what}" for what, ok in targets(ctx)]
-    lines += ["", "## Limits", "",
-              "English only. Trained on product reviews, airline tweets and SST; other "
-              "domains (medical, legal, code) are untested. Neutral is the hardest class: see the "
-              "per-class figures in `evaluation.json`. Texts past 128 tokens are truncated."]
-    return "\n".join(lines) + "\n"
-
-
-def _real_speed(ctx: dict[str, Any]) -> list[str]:
-    """The same models timed on a dev split's texts (``--texts``): real review lengths, where
-    the built-in samples are 9-15 tokens."""
-    if not ctx.get("speed_real"):
-        return []
-    where, spd = ctx["speed_real"]
-    tokens = spd["student int8 (ONNX)"].get("mean_tokens")
-    lines = ["", f"The same, on the texts of `{where}` (`--texts`; {tokens} student tokens per "
-             "text on average, the built-in samples have 9-15):", "",
-             "| model | p50 ms | p95 ms |", "|---|---|---|"]
-    lines += [f"| {k} | {v['p50_ms']:.3f} | {v['p95_ms']:.3f} |" for k, v in spd.items()]
-    return lines
-
-
-def _speed_targets(spd: dict[str, Any], where: str) -> list[tuple[str, bool]]:
-    s = spd["student int8 (ONNX)"]["p50_ms"]
-    out = []
-    for name, need in (("teacher fp32 (ONNX)", 10.0), ("teacher int8 (ONNX)", 4.0)):
-        ratio = spd[name]["p50_ms"] / s
-        out.append((f"student int8 ONNX {ratio:.1f}x faster than {name} (>= {need:.0f}x){where}",
-                    ratio >= need))
-    return out
-
-
-def targets(ctx: dict[str, Any]) -> list[tuple[str, bool]]:
-    """Each measurable target of the default bundle, with whether this build met it. Scores are
-    rounded to the two decimals printed before they are compared, so a verdict never disagrees
-    with its figure (float noise made a 2.00-point gap "missed")."""
-    ev, sizes, spd = ctx["evals"], ctx["sizes"], ctx["speed"]
-    teacher = ev["teacher fp32 (ONNX)"]
-    out = [(f"int8 ONNX {sizes['student int8 ONNX'] / 1e6:.2f} MB <= 8 MB",
-            sizes["student int8 ONNX"] <= 8e6),
-           (f"int8 TFLite {sizes['student int8 TFLite'] / 1e6:.2f} MB <= 8 MB",
-            sizes["student int8 TFLite"] <= 8e6)]
-    for art in ("student int8 (ONNX)", "student int8 (TFLite)"):
-        for split in ("amazon_marc_en/test", "sst5_3class/test", "twitter_us_airline/test"):
-            if split in teacher:
-                gap = round(100 * (teacher[split]["macro_f1"] - ev[art][split]["macro_f1"]), 2)
-                out.append((f"{art} within 2.0 macro-F1 of the teacher on {split}: "
-                            f"{gap:+.2f} points behind", gap <= 2.0))
-    if "sst2/dev" in teacher:
-        for art in ("student int8 (ONNX)", "student int8 (TFLite)"):
-            acc = round(100 * ev[art]["sst2/dev"]["accuracy"], 2)
-            out.append((f"{art} SST-2 dev accuracy {acc:.2f} >= 88.0", acc >= 88.0))
-    agree = ctx["agreement"].get("all_test", 0.0)
-    out.append((f"ONNX int8 and TFLite int8 agree on {100 * agree:.2f}% >= 99% of test predictions",
-                agree >= 0.99))
-    out += _speed_targets(spd, "")
-    if ctx.get("speed_real"):
-        where, real = ctx["speed_real"]
-        out += _speed_targets(real, f" on {where}")
-    minutes = ctx["build_minutes"]
-    out.append((f"full build {minutes:.0f} minutes <= 150", minutes <= 150))
     return out
 
 

@@ -82,7 +82,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     kind = "binary (P(positive) vs P(negative))" if result["binary"] else "3-class"
     print(f"n={result['n']}  scoring={kind}  backend={clf.info.backend}")
     print(f"accuracy={result['accuracy']:.4f}  macro_f1={result['macro_f1']:.4f}  "
-          f"macro_recall={result['macro_recall']:.4f}")
+          f"macro_recall={result['macro_recall']:.4f}  ece={result['ece']:.4f}")
     for lab, m in result["per_class"].items():
         print(f"  {lab:<9} P={m['precision']:.3f} R={m['recall']:.3f} F1={m['f1']:.3f} "
               f"n={m['support']}")
@@ -90,6 +90,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print("confusion (rows gold, columns predicted): " + " ".join(labels))
     for lab, row in zip(labels, result["confusion"]["matrix"]):
         print(f"  {lab:<9} " + " ".join(f"{v:>6}" for v in row))
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .check import format_table, run_suite
+
+    if args.seed < 0:
+        raise InputError("--seed must be >= 0")
+    clf = _classifier(args)
+    result = run_suite(clf, seed=args.seed)
+    if args.json:
+        _out({**result.to_json(), "bundle_version": clf.info.bundle["version"],
+              "backend": clf.info.backend})
+        return 0
+    print(f"behavioural suite, seed {args.seed}: {clf.info.bundle['name']} "
+          f"{clf.info.bundle['version']} on {clf.info.backend}")
+    print(format_table(result, examples=not args.no_examples))
     return 0
 
 
@@ -170,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     _load_args(p)
     p.add_argument("--data", required=True)
     p.set_defaults(func=cmd_eval)
+    p = sub.add_parser("check", help="behavioural test suite: failure rate per capability")
+    _load_args(p)
+    p.add_argument("--seed", type=int, default=0, help="case sampling seed (default 0)")
+    p.add_argument("--no-examples", action="store_true", help="only the table")
+    p.set_defaults(func=cmd_check)
     p = sub.add_parser("info", help="hardware facts, profile, backend plan, bundle")
     _load_args(p)
     p.add_argument("--sysroot", default="/", help="read hardware facts under this root")

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from ..classifier import Prediction
 from . import lexicon
-from .suite import DIR, INV, MFT, Case, Test, build_tests
+from .suite import INV, MFT, Case, Test, build_tests
 
 __all__ = ["SuiteResult", "TestResult", "build_tests", "format_table", "run_suite"]
 EXAMPLES = 3

@@ -41,9 +41,11 @@ def test_smoke_bundle_loads_and_passes_self_test(smoke_bundle: Path, runtime: st
 @pytest.mark.slow
 def test_smoke_writes_card_tar_and_resumes(smoke_bundle: Path) -> None:
     card = (smoke_bundle / "bundle" / "MODEL_CARD.md").read_text()
-    for needle in ("Pareto", "Agreement", "Speed", "teacher fp32", "student int8 (TFLite)",
-                   "int8 dot product:"):
+    for needle in ("Scores per split", "Behaviour", "Calibration", "Latency", "agreement",
+                   "teacher fp32", "student int8 (TFLite)", "int8 dot product:", "Targets",
+                   "emoji_known", "identity_religion"):
         assert needle in card
+    assert "met: student int8 ONNX" in card  # the smoke config's own [targets]
     assert list((smoke_bundle / "bundle").glob("confusion_*.png"))
     assert (smoke_bundle / "edge-sentiment-smoke-0.0.1.tar").is_file()
     SentimentClassifier.load(smoke_bundle / "edge-sentiment-smoke-0.0.1.tar", runtime="onnx")
@@ -52,6 +54,25 @@ def test_smoke_writes_card_tar_and_resumes(smoke_bundle: Path) -> None:
                             "--out", str(smoke_bundle)], cwd=ROOT, capture_output=True, text=True,
                            check=False)
     assert again.returncode == 0 and "cached" in again.stderr
+
+
+@pytest.mark.slow
+def test_smoke_bundle_is_calibrated_and_checked(smoke_bundle: Path) -> None:
+    bundle = smoke_bundle / "bundle"
+    manifest = open_bundle(bundle).manifest
+    assert manifest.calibration is not None and manifest.calibration.temperature > 0
+    behaviour = json.loads((bundle / "behaviour.json").read_text())
+    names = {t["name"] for t in behaviour["student int8 (ONNX)"]["tests"]}
+    assert {"negated_negative", "identity_religion", "emoji_known"} <= names
+    emoji = next(t for t in behaviour["student int8 (ONNX)"]["tests"] if t["name"] == "emoji_known")
+    assert emoji["failures"] == 0  # every common emoji is a token of the smoke vocabulary
+    done = subprocess.run([sys.executable, "-m", "edge_sentiment", "check", "--bundle", str(bundle),
+                           "--runtime", "onnx", "--json"], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    cli = {t["name"]: t["failure_rate"] for t in json.loads(done.stdout)["tests"]}
+    built = {t["name"]: t["failure_rate"] for t in behaviour["student int8 (ONNX)"]["tests"]}
+    assert cli == built  # the CLI reproduces the card's table
 
 
 @pytest.mark.slow

@@ -1,0 +1,99 @@
+"""Emoji and identity terms in the tokenizers and the transfer set."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from convert.config import DistillCfg
+from convert.data import Example
+from convert.emoji_tokens import char_class, emoji_names, emoji_texts, write_teacher_tokenizer
+from convert.identity import counterfactuals, kept_words, swap_identity
+from convert.teacher import load_tokenizer
+from convert.transfer import distill_rows
+from convert.vocab import prune_vocab
+
+TOKENIZER = Path(__file__).parents[1] / "fixtures" / "tiny_bundle" / "tokenizer.json"
+
+
+def test_emoji_names_cover_common_faces() -> None:
+    names = emoji_names()
+    assert names["😍"] == "smiling face with heart-eyes"
+    assert names["❤"] == "red heart"
+    assert "🏽" not in names and all(ord(c) >= 0x80 for c in names)
+
+
+def test_student_vocabulary_gets_one_token_per_emoji(tmp_path: Path) -> None:
+    out = tmp_path / "tok.json"
+    texts = ["the flight was fine", "a muslim friend"]
+    teacher_vocab = json.loads(TOKENIZER.read_text())["model"]["vocab"]
+    rare = sorted(w for w in teacher_vocab if w.isalpha() and len(w) > 4)[-1]
+    rows = prune_vocab(TOKENIZER, texts, 1, 50, out, keep_words=[rare], emoji=emoji_names())
+    tok = load_tokenizer(out, 64)
+    def pieces(text: str) -> list[str]:
+        return list(tok.encode(text, add_special_tokens=False).tokens)
+    assert pieces("flight 😍")[-1] == "😍"
+    assert pieces("x😡😡")[-2:] == ["😡", "😡"]  # isolated even inside a word
+    assert pieces("👍🏽") == pieces("👍") == ["👍"]  # skin tone removed
+    assert tok.get_vocab_size() == len(rows)
+    assert isinstance(rows[-1], list) and rows[-1]  # a new row averages its name's pieces
+    vocab = json.loads(out.read_text())["model"]["vocab"]
+    assert rare in vocab
+    assert rare not in json.loads(
+        (prune_vocab(TOKENIZER, texts, 1, 50, tmp_path / "plain.json"), (tmp_path / "plain.json")
+         )[1].read_text())["model"]["vocab"]
+
+
+def test_teacher_tokenizer_spells_emoji_out(tmp_path: Path) -> None:
+    path = write_teacher_tokenizer(TOKENIZER, tmp_path / "t.json")
+    toks = load_tokenizer(path, 64).encode("ok 😡").tokens
+    assert "[UNK]" not in toks and len(toks) > 4
+
+
+def test_char_class_merges_ranges() -> None:
+    assert char_class(["a", "b", "c", "x"]) == "[\\x{61}-\\x{63}\\x{78}]"
+
+
+def test_emoji_texts_are_seeded_and_carry_an_emoji() -> None:
+    texts = ["the battery died", "works great"]
+    a, b = emoji_texts(texts, 20, 1), emoji_texts(texts, 20, 1)
+    assert a == b and len(a) == 20
+    names = emoji_names()
+    assert all(any(c in names for c in t) for t in a)
+
+
+@pytest.mark.parametrize(("text", "group"), [("My Muslim neighbour", "religion"),
+                                             ("GAY pride", "sexuality")])
+def test_identity_swap_keeps_case_and_group(text: str, group: str) -> None:
+    from convert.identity import GROUPS
+    out = swap_identity(text, random.Random(0))
+    assert out is not None and out != text
+    word = out.split()[1] if group == "religion" else out.split()[0]
+    assert word.lower() in GROUPS[group]
+    assert word[0].isupper()
+
+
+def test_identity_swap_ignores_texts_without_terms() -> None:
+    assert swap_identity("the straight road was fine", random.Random(0)) is None
+    assert counterfactuals(["no terms here", "a hindu temple"], 1) == \
+        counterfactuals(["no terms here", "a hindu temple"], 1)
+    assert [i for i, _ in counterfactuals(["no terms here", "a hindu temple"], 1, 2)] == [1, 1]
+    assert "muslim" in kept_words()
+
+
+def test_distill_rows_lay_out_augment_emoji_and_counterfactuals() -> None:
+    transfer = [Example("a hindu man said it was great", "positive", "s"),
+                Example("it broke", "negative", "s"), Example("meh", "", "unlabeled")]
+    logits = np.arange(3 * (3 * 2 + 4), dtype=np.float32).reshape(-1, 3)  # T=3, augment 1
+    d = DistillCfg(augment=1, emoji_copies=4, counterfactual=1)
+    rows = distill_rows(transfer, set(), d, 1, 7, logits, None)
+    assert len(rows.texts) == 3 + 3 + 4 + 1
+    assert rows.hard[:3] == [2, 0, -1] and rows.hard[-1] == 2
+    np.testing.assert_array_equal(rows.logits[6:10], logits[6:10])  # emoji copies' own labels
+    np.testing.assert_array_equal(rows.logits[-1], logits[0])  # the original's soft label
+    with pytest.raises(Exception, match="soft labels cover"):
+        distill_rows(transfer, set(), DistillCfg(augment=1, emoji_copies=9), 1, 7, logits, None)
