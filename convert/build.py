@@ -39,13 +39,13 @@ from .data import (
     load_unlabeled,
 )
 from .distill import distill
-from .emoji_tokens import emoji_names, emoji_texts, write_teacher_tokenizer
+from .emoji_tokens import emoji_names, write_teacher_tokenizer
 from .export import export_onnx, export_tflite, quantize_onnx, quantize_teacher, quantize_tflite
 from .identity import counterfactuals, kept_words
 from .stages import changed_since, stage_inputs
 from .students import StudentModel, init_student, make_student
 from .teacher import Teacher, fine_tune, load_tokenizer, predict_outputs, teacher_dir
-from .transfer import DistillSet, distill_rows
+from .transfer import DistillSet, distill_rows, labelled_extras
 from .vocab import prune_vocab
 
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class Build:
         texts = [e.text for e in self.transfer_set()]
         base = list(texts)
         texts += augment_texts(base, self.cfg.distill.augment, self.cfg.seed)
-        texts += emoji_texts(base, self.cfg.distill.emoji_copies, self.cfg.seed)
+        texts += labelled_extras(base, self.cfg.distill, self.cfg.seed)
         tok = load_tokenizer(self.teacher_tokenizer, self.cfg.max_seq_length)
         logits, features = predict_outputs(self.load_teacher(), tok, texts)
         np.save(self.out / "teacher" / "soft_logits.npy", logits)

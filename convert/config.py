@@ -55,6 +55,9 @@ class DistillCfg:
     emoji_copies: int = 0
     # Identity-term counterfactual copies of the transfer texts, with the original's soft label.
     counterfactual: int = 0
+    # Negated and contrast copies of transfer texts (convert/compose.py), labelled by the teacher.
+    negation_copies: int = 0
+    contrast_copies: int = 0
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,9 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(_whole(cfg.distill.seed), "[distill] seed must be a whole number >= 0")
     for key, value in (("[teacher] counterfactual", cfg.teacher.counterfactual),
                        ("[distill] counterfactual", cfg.distill.counterfactual),
-                       ("[distill] emoji_copies", cfg.distill.emoji_copies)):
+                       ("[distill] emoji_copies", cfg.distill.emoji_copies),
+                       ("[distill] negation_copies", cfg.distill.negation_copies),
+                       ("[distill] contrast_copies", cfg.distill.contrast_copies)):
         need(_whole(value), f"{key} must be a whole number >= 0")
     need(isinstance(cfg.teacher.emoji, bool), "[teacher] emoji must be true or false")
     need(isinstance(cfg.vocab.keep_identity, bool), "[vocab] keep_identity must be true or false")

@@ -20,7 +20,8 @@ from .config import BuildConfig
 LATE_KEYS: dict[str, Any] = {"arch": "transformer", "kernel": 0, "augment": 0, "features": 0.0,
                              "source_weights": {}, "emoji": False, "counterfactual": 0,
                              "emoji_copies": 0, "keep_identity": False, "calibrate": False,
-                             "min_neutral_recall": 0.0, "speed_baseline": ""}
+                             "min_neutral_recall": 0.0, "speed_baseline": "",
+                             "negation_copies": 0, "contrast_copies": 0}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
 FINAL_STAGES = ("calibrate", "tflite", "evaluate", "behaviour", "speed")
 
@@ -41,7 +42,9 @@ def _inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
     if name == "soft_labels":
         return {**teacher, "distill.unlabeled": cfg.distill.unlabeled,
                 "distill.augment": cfg.distill.augment,
-                "distill.emoji_copies": cfg.distill.emoji_copies}
+                "distill.emoji_copies": cfg.distill.emoji_copies,
+                "distill.negation_copies": cfg.distill.negation_copies,
+                "distill.contrast_copies": cfg.distill.contrast_copies}
     if name == "vocab":
         return {**teacher, "distill.unlabeled": cfg.distill.unlabeled, **_flat("vocab", asdict(cfg.vocab))}
     if name in ("teacher_onnx", "teacher_dev"):

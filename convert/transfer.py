@@ -2,8 +2,9 @@
 identity counterfactuals, each with the teacher's soft label.
 
 The soft_labels stage labels, in this order: the transfer set (T texts), ``[distill] augment``
-perturbed copies of it (copy 0 of every text, then copy 1, ...), then ``emoji_copies`` texts
-with an emoji put in. A student that uses fewer augmented copies takes a prefix of them.
+perturbed copies of it (copy 0 of every text, then copy 1, ...), then ``labelled_extras``:
+``emoji_copies`` texts with an emoji put in, negated copies and contrast copies
+(convert/compose.py). A student that uses fewer augmented copies takes a prefix of them.
 Counterfactual copies (identity terms swapped) reuse the original text's soft label, so they
 need no labelling of their own.
 """
@@ -18,10 +19,17 @@ import numpy as np
 from edge_sentiment.errors import ConfigError
 
 from .augment import augment_texts
+from .compose import contrast_texts, negated_texts
 from .config import DistillCfg
 from .data import LABELS, Example, weighted_rows
 from .emoji_tokens import emoji_texts
 from .identity import counterfactuals
+
+
+def labelled_extras(texts: list[str], d: DistillCfg, seed: int) -> list[str]:
+    """The teacher-labelled texts made from the transfer set, after its augmented copies."""
+    return (emoji_texts(texts, d.emoji_copies, seed) + negated_texts(texts, d.negation_copies, seed)
+            + contrast_texts(texts, d.contrast_copies, seed))
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,9 @@ def distill_rows(transfer: list[Example], binary_sources: Collection[str], d: Di
     count = len(texts)
     extra = augment_texts(texts, d.augment, seed)
     n = count + len(extra)
-    emoji_start = count * (1 + labelled_augment)
-    need = emoji_start + d.emoji_copies if d.emoji_copies else n
+    extras = labelled_extras(texts, d, seed)
+    extra_start = count * (1 + labelled_augment)
+    need = extra_start + len(extras) if extras else n
     if len(logits) < need or (feats is not None and len(feats) < need):
         raise ConfigError(f"teacher soft labels cover {len(logits)} texts, the student needs "
                           f"{need}: rerun the soft_labels stage")
@@ -59,11 +68,10 @@ def distill_rows(transfer: list[Example], binary_sources: Collection[str], d: Di
     out_texts = [all_texts[i] for i in rows]
     out_hard = [all_hard[i] for i in rows]
     out_binary = [all_binary[i] for i in rows]
-    if d.emoji_copies:
-        out_texts += emoji_texts(texts, d.emoji_copies, seed)
-        rows += range(emoji_start, emoji_start + d.emoji_copies)
-        out_hard += [-1] * d.emoji_copies
-        out_binary += [False] * d.emoji_copies
+    out_texts += extras
+    rows += range(extra_start, extra_start + len(extras))
+    out_hard += [-1] * len(extras)
+    out_binary += [False] * len(extras)
     for i, text in counterfactuals(texts, seed, d.counterfactual):
         out_texts.append(text)
         rows.append(i)
