@@ -361,7 +361,8 @@ class Build:
         ctx = {**finish.context(self, best, pareto, evals, spd["samples"], t0),
                "teacher_dev": teacher_dev, "speed_real": (spd["where"], spd["real"]),
                "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": gap_sources,
-               "speed_tie": SPEED_TIE, "calibration": fitted, "behaviour": behaviour}
+               "speed_tie": SPEED_TIE, "calibration": fitted, "behaviour": behaviour,
+               "min_neutral_recall": self.cfg.min_neutral_recall}
         return finish.final_bundle(self, best["name"], {**ctx, "tflite": tfl})
 
     def build_seconds(self, pareto: list[dict[str, Any]], t0: float) -> float:

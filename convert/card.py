@@ -178,6 +178,8 @@ def _split_targets(ctx: dict[str, Any], t: dict[str, float]) -> list[tuple[str, 
 def _behaviour_targets(ctx: dict[str, Any], t: dict[str, float]) -> list[tuple[str, bool]]:
     out = []
     for art, result in (ctx.get("behaviour") or {}).items():
+        if not art.startswith("student"):
+            continue
         tests = {x["name"]: x for x in result["tests"]}
         for key, limit in t.items():
             if not key.startswith("fail_"):
