@@ -20,8 +20,10 @@ SMOKE = ROOT / "convert/configs/smoke.toml"
 def test_shipped_configs_are_valid() -> None:
     assert load_config(ROOT / "convert/configs/default.toml").students
     assert load_config(SMOKE).teacher.sources == {"reviews": 1.0}
-    pruned = load_config(ROOT / "convert/configs/pruned.toml")
+    pruned = load_config(ROOT / "experiments/configs/pruned.toml")
     assert {s.gelu for s in pruned.students} == {"exact"} and pruned.max_dev_gap > 0
+    for trial in sorted((ROOT / "experiments/configs").glob("*.toml")):
+        assert load_config(trial).students, trial.name  # the trials stay runnable
 
 
 @pytest.mark.parametrize("extra, msg", [
