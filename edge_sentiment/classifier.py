@@ -20,7 +20,7 @@ import numpy as np
 
 from . import backends
 from .bundle import Bundle, open_bundle
-from .errors import BackendError, EdgeSentimentError, InputError, SelfTestError
+from .errors import BackendError, ConfigError, EdgeSentimentError, InputError, SelfTestError
 from .hardware import (
     Candidate,
     Plan,
@@ -240,8 +240,7 @@ class SentimentClassifier:
 def build_engine(bundle: str | os.PathLike[str] | None, runtime: str, profile: str,
                  threads: int | None, provider: str | None, sysroot: str | Path) -> _Engine:
     t0 = time.perf_counter()
-    runtime = os.environ.get("EDGE_SENTIMENT_RUNTIME", runtime) if runtime == "auto" else runtime
-    profile = os.environ.get("EDGE_SENTIMENT_PROFILE", profile) if profile == "auto" else profile
+    runtime, profile = resolve_request(runtime, profile, threads)
     opened = open_bundle(bundle)
     encoder = TextEncoder(opened.tokenizer_path(), opened.manifest)
     facts = detect(sysroot)
@@ -255,6 +254,30 @@ def build_engine(bundle: str | os.PathLike[str] | None, runtime: str, profile: s
     log.info("loaded %s on %s/%s: %s", opened.manifest.version, cand.backend, cand.provider,
              cand.reason)
     return _Engine(opened, encoder, backend, info)
+
+
+RUNTIME_CHOICES = ("auto", "onnx", "tflite")
+
+
+def resolve_request(runtime: str, profile: str, threads: int | None) -> tuple[str, str]:
+    """The runtime and profile after the environment overrides (``EDGE_SENTIMENT_RUNTIME``,
+    ``EDGE_SENTIMENT_PROFILE``, used where the argument is ``"auto"``), checked: a bad value
+    is a ConfigError naming where it came from."""
+    env_runtime = os.environ.get("EDGE_SENTIMENT_RUNTIME", "")
+    if runtime == "auto" and env_runtime:
+        if env_runtime not in RUNTIME_CHOICES:
+            raise ConfigError(f"EDGE_SENTIMENT_RUNTIME={env_runtime!r} is not one of "
+                              f"{', '.join(RUNTIME_CHOICES)}")
+        runtime = env_runtime
+    if runtime not in RUNTIME_CHOICES:
+        raise ConfigError(f"runtime {runtime!r} is not one of {', '.join(RUNTIME_CHOICES)}")
+    env_profile = os.environ.get("EDGE_SENTIMENT_PROFILE", "")
+    if profile == "auto" and env_profile:
+        profile = env_profile
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int)
+                                or threads < 1):
+        raise ConfigError(f"threads must be a whole number >= 1, got {threads!r}")
+    return runtime, profile
 
 
 def plan_for(facts: HardwareFacts, bundle: Bundle, runtime: str, profile: str,

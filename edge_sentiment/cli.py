@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__
-from .errors import EdgeSentimentError, InputError
+from .cli_args import positive_int
+from .errors import EdgeSentimentError, InputError, missing_extra
 
 log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace], int]
@@ -31,8 +33,9 @@ def _load_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "tflite"])
     p.add_argument("--profile", default="auto", help="firmware profile name (default: detect)")
     p.add_argument("--provider", help="ONNX Runtime provider or tflite xnnpack|cpu")
-    p.add_argument("--threads", type=int, help="inference threads (default: profile)")
+    p.add_argument("--threads", type=positive_int, help="inference threads (default: profile)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+
 
 
 def _classifier(args: argparse.Namespace) -> Any:
@@ -73,7 +76,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     texts, gold = read_labeled_tsv(Path(args.data))
     clf = _classifier(args)
-    result, _ = evaluate(clf, texts, gold)
+    show = not args.json and sys.stderr.isatty()
+    result, _ = evaluate(clf, texts, gold, progress=_progress if show else None)
+    if show:
+        print(file=sys.stderr)
     result["bundle_version"] = clf.info.bundle["version"]
     result["backend"] = clf.info.backend
     if args.json:
@@ -91,6 +97,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     for lab, row in zip(labels, result["confusion"]["matrix"]):
         print(f"  {lab:<9} " + " ".join(f"{v:>6}" for v in row))
     return 0
+
+
+def _progress(done: int, total: int) -> None:
+    print(f"\reval: {done}/{total} texts", end="", file=sys.stderr, flush=True)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -112,13 +122,15 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from .bundle import open_bundle
-    from .classifier import plan_for
+    from .classifier import plan_for, resolve_request
     from .hardware import detect
 
+    if not Path(args.sysroot).is_dir():
+        raise InputError(f"--sysroot {args.sysroot}: no such folder")
+    runtime, profile_name = resolve_request(args.runtime, args.profile, args.threads)
     facts = detect(args.sysroot)
     bundle = open_bundle(args.bundle)
-    profile, plan = plan_for(facts, bundle, args.runtime, args.profile, args.threads,
-                             args.provider)
+    profile, plan = plan_for(facts, bundle, runtime, profile_name, args.threads, args.provider)
     result: dict[str, Any] = {"version": __version__, "hardware": facts.to_json(),
                               "profile": profile.name, "profile_detail": profile.to_json(),
                               "plan": plan.to_json(), "bundle": bundle.summary()}
@@ -218,8 +230,25 @@ def _missing(name: str, module: str) -> Handler:
     extra = "serve" if name == "serve" else "agent"
 
     def run(args: argparse.Namespace) -> int:
-        raise EdgeSentimentError(f"'{name}' needs {module}: pip install 'edge-sentiment[{extra}]'")
+        raise missing_extra(f"'{name}' needs {module}, which", extra)
     return run
+
+
+# The optional faces, the extra each needs and the top-level modules of that extra.
+FACE_EXTRAS = {"serve": ("serve", {"fastapi", "uvicorn", "starlette", "prometheus_client"}),
+               "agent": ("agent", {"paho", "cryptography", "pydantic"}),
+               "fleet": ("agent", {"paho", "cryptography", "pydantic", "prometheus_client"})}
+
+
+def _call(args: argparse.Namespace) -> int:
+    """Run the handler; a face whose extra is missing is our one-line error (exit 4)."""
+    try:
+        return int(args.func(args))
+    except ImportError as exc:
+        extra, modules = FACE_EXTRAS.get(args.command, ("", set()))
+        if extra and (exc.name or "").split(".")[0] in modules:
+            raise missing_extra(f"'{args.command}' needs {exc.name}, which", extra) from exc
+        raise
 
 
 def _version() -> str:
@@ -248,7 +277,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_usage(sys.stderr)
         return 2
     try:
-        return int(args.func(args))
+        return _call(args)
+    except BrokenPipeError:  # stdout closed early (| head): end quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except EdgeSentimentError as exc:
         if args.debug:
             log.exception("failed")

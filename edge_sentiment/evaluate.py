@@ -6,6 +6,7 @@ decision: positive if P(positive) >= P(negative), whatever P(neutral) is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -72,15 +73,19 @@ def score(gold: list[str], pred: list[str], labels: list[str]) -> dict[str, Any]
     }
 
 
-def evaluate(clf: _Classifies, texts: list[str], gold: list[str],
-             batch: int = 64) -> tuple[dict[str, Any], list[Prediction]]:
-    """Classify ``texts`` and score them against ``gold``."""
+def evaluate(clf: _Classifies, texts: list[str], gold: list[str], batch: int = 64,
+             progress: Callable[[int, int], None] | None = None
+             ) -> tuple[dict[str, Any], list[Prediction]]:
+    """Classify ``texts`` and score them against ``gold``; ``progress(done, total)`` is called
+    after each batch."""
     unknown = sorted(set(gold) - set(clf.labels))
     if unknown:
         raise InputError(f"labels {unknown} are not in the model's labels {list(clf.labels)}")
     preds: list[Prediction] = []
     for start in range(0, len(texts), batch):
         preds.extend(clf.classify(texts[start:start + batch]))
+        if progress is not None:
+            progress(len(preds), len(texts))
     binary = set(gold) <= {"negative", "positive"} and {"negative", "positive"} <= set(clf.labels)
     if binary:
         labels = ["negative", "positive"]

@@ -6,9 +6,13 @@ Models have fixed input shapes ([1, L]); each text runs alone, padded to L.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
+import os
+import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -49,6 +53,30 @@ def available_providers() -> list[str]:
     return ["xnnpack", "cpu"] if _interpreter_module() is not None else []
 
 
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Keep the runtime's native INFO lines ("Created TensorFlow Lite XNNPACK delegate") off
+    stderr, unless edge_sentiment logs at DEBUG (``--debug``). The C++ code writes to file
+    descriptor 2 directly, so the descriptor itself is pointed at /dev/null for the call."""
+    if logging.getLogger("edge_sentiment").isEnabledFor(logging.DEBUG):
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2 (embedded interpreters)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class TfliteBackend:
     name = NAME
 
@@ -63,8 +91,9 @@ class TfliteBackend:
             if resolver is not None:
                 kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
-            self._interp = module.Interpreter(**kwargs)
-            self._interp.allocate_tensors()
+            with quiet_native_stderr():
+                self._interp = module.Interpreter(**kwargs)
+                self._interp.allocate_tensors()
         except Exception as exc:
             raise BackendError(f"TFLite cannot load {model_path.name}: {exc}") from exc
         details = sorted(self._interp.get_input_details(), key=lambda d: d["index"])

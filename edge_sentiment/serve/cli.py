@@ -4,25 +4,50 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from ..cli_args import positive_int
+
 log = logging.getLogger(__name__)
+
+
+def port_number(text: str) -> int:
+    value = positive_int(text)
+    if value > 65535:
+        raise argparse.ArgumentTypeError(f"must be <= 65535, got {value}")
+    return value
+
+
+def check_port(host: str, port: int) -> None:
+    """A port already in use is a usage error (exit 2), found before the model loads."""
+    import socket
+
+    from ..errors import ConfigError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("serve", help="local REST API (FastAPI + uvicorn)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--port", type=port_number, default=8080)
     p.add_argument("--token-file", type=Path, help="require this bearer token")
     p.add_argument("--bundle", help="bundle directory or .tar (default: packaged)")
     p.add_argument("--state-dir", type=Path,
                    help="serve the agent's current slot and hot-swap when it changes")
     p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "tflite"])
-    p.add_argument("--threads", type=int, help="inference threads (default: profile)")
-    p.add_argument("--max-batch", type=int, default=64)
-    p.add_argument("--max-chars", type=int, default=20_000)
+    p.add_argument("--threads", type=positive_int, help="inference threads (default: profile)")
+    p.add_argument("--max-batch", type=positive_int, default=64)
+    p.add_argument("--max-chars", type=positive_int, default=20_000)
     p.add_argument("--no-dynamic-batching", dest="dynamic_batching", action="store_false",
                    help="run each request alone (default: concurrent requests share a model call)")
     p.set_defaults(func=run)
@@ -61,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--token-file {args.token_file}: {exc}") from exc
         if not token:
             raise ConfigError(f"--token-file {args.token_file} is empty")
+    check_port(args.host, args.port)
     source = args.state_dir / "current" if args.state_dir else args.bundle
     clf = SentimentClassifier.load(source, runtime=args.runtime, threads=args.threads)
     stop = threading.Event()
@@ -68,6 +94,18 @@ def run(args: argparse.Namespace) -> int:
         threading.Thread(target=watch_slots, args=(clf, args.state_dir / "current", args.runtime, stop),
                          daemon=True).start()
     app = create_app(clf, token, Limits(args.max_batch, args.max_chars, args.dynamic_batching))
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+    info = clf.info
+    ready = (f"edge-sentiment serve: ready on http://{args.host}:{args.port} "
+             f"model {info.bundle['name']} {info.bundle['version']} on {info.backend}/"
+             f"{info.provider}")
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                print(ready, file=sys.stderr, flush=True)
+
+    Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                          access_log=False)).run()
     stop.set()
     return 0
