@@ -19,6 +19,7 @@ from typing import Any, overload
 import numpy as np
 
 from . import backends
+from .batching import length_chunks
 from .bundle import Bundle, open_bundle
 from .errors import BackendError, ConfigError, EdgeSentimentError, InputError, SelfTestError
 from .hardware import (
@@ -90,7 +91,12 @@ def _softmax_rows(logits: np.ndarray) -> list[list[float]]:
 
 def _logits(encoder: TextEncoder, backend: backends.Backend, texts: list[str],
             calibration: Calibration | None) -> tuple[np.ndarray, Encoded]:
-    enc = encoder.encode(texts, pad_to=backend.fixed_length)
+    return _logits_of_rows(encoder, backend, encoder.rows(texts), calibration)
+
+
+def _logits_of_rows(encoder: TextEncoder, backend: backends.Backend, rows: list[list[int]],
+                    calibration: Calibration | None) -> tuple[np.ndarray, Encoded]:
+    enc = encoder.pad(rows, pad_to=backend.fixed_length)
     logits = backend.run(enc.input_ids, enc.attention_mask)
     if calibration is not None:
         if calibration.bias:
@@ -108,8 +114,13 @@ def predict_probs(encoder: TextEncoder, backend: backends.Backend, texts: list[s
 
 def _predict(encoder: TextEncoder, backend: backends.Backend, manifest: Manifest,
              texts: list[str]) -> tuple[list[Prediction], list[int], list[float]]:
+    return _predict_rows(encoder, backend, manifest, encoder.rows(texts))
+
+
+def _predict_rows(encoder: TextEncoder, backend: backends.Backend, manifest: Manifest,
+                  rows: list[list[int]]) -> tuple[list[Prediction], list[int], list[float]]:
     labels = manifest.labels
-    logits, enc = _logits(encoder, backend, texts, manifest.calibration)
+    logits, enc = _logits_of_rows(encoder, backend, rows, manifest.calibration)
     preds = []
     for row in _softmax_rows(logits):
         best = max(range(len(row)), key=row.__getitem__)
@@ -211,22 +222,23 @@ class SentimentClassifier:
             self.metrics.record_error()
             raise
         engine = self._engine  # one engine for the whole call, even across a swap
-        out: list[Prediction] = []
-        step = engine.info.max_batch
-        for start in range(0, len(clean), step):
-            chunk = clean[start:start + step]
+        t0 = time.perf_counter()
+        rows = engine.encoder.rows(clean)
+        tokenize_share = (time.perf_counter() - t0) / len(rows)
+        out: list[Prediction | None] = [None] * len(rows)
+        for chunk in length_chunks([len(r) for r in rows], engine.info.max_batch):
             t0 = time.perf_counter()
             try:
-                preds, lengths, unknown = _predict(engine.encoder, engine.backend,
-                                                   engine.bundle.manifest, chunk)
+                preds, lengths, unknown = _predict_rows(
+                    engine.encoder, engine.backend, engine.bundle.manifest, [rows[i] for i in chunk])
             except EdgeSentimentError:
                 self.metrics.record_error()
                 raise
-            per_text = (time.perf_counter() - t0) / len(chunk)
-            for p, n, u in zip(preds, lengths, unknown):
+            per_text = (time.perf_counter() - t0) / len(chunk) + tokenize_share
+            for i, p, n, u in zip(chunk, preds, lengths, unknown):
                 self.metrics.record(per_text, p.label, p.score, n, u)
-            out.extend(preds)
-        return out
+                out[i] = p
+        return [p for p in out if p is not None]
 
     def swap(self, other: SentimentClassifier) -> None:
         """Take ``other``'s loaded engine; callers in flight finish on the old one."""

@@ -113,9 +113,16 @@ class TextEncoder:
         return [e for e, enc in zip(emoji, encs) if not enc.ids or
                 all(i == self._unk for i in enc.ids)]
 
+    def rows(self, texts: list[str]) -> list[list[int]]:
+        """Each text's ids as the model reads them: [CLS], the truncated body, [SEP]."""
+        return [[self._cls, *self._truncate(b), self._sep] for b in self._body_ids(texts)]
+
     def encode(self, texts: list[str], pad_to: int | None = None) -> Encoded:
         """Encode a batch; pad to the longest text, or to ``pad_to`` when given."""
-        rows = [[self._cls, *self._truncate(b), self._sep] for b in self._body_ids(texts)]
+        return self.pad(self.rows(texts), pad_to)
+
+    def pad(self, rows: list[list[int]], pad_to: int | None = None) -> Encoded:
+        """Pad token rows (from :meth:`rows`) into one batch."""
         width = pad_to or max(len(r) for r in rows)
         ids = np.full((len(rows), width), self._pad, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
