@@ -1,19 +1,22 @@
 """The local REST API (``pip install 'edge-sentiment[serve]'``).
 
 Endpoints: ``POST /v1/classify``, ``GET /v1/info``, ``GET /healthz``, ``GET /readyz``,
-``GET /metrics`` (Prometheus), ``GET /`` (a self-contained try-it page), OpenAPI at ``/docs``.
-With a token, every endpoint but ``/healthz`` and ``/readyz`` needs ``Authorization: Bearer``.
+``GET /metrics`` (Prometheus), ``GET /`` (a self-contained try-it page), ``GET /docs`` (an
+offline API page) and ``GET /openapi.json``. With a token, every endpoint but ``/healthz``,
+``/readyz`` and the page shell ``/`` needs ``Authorization: Bearer`` (``public_docs`` opens
+``/docs`` and ``/openapi.json`` too); auth and the body limit run first (``guard.py``). Every
+error of every layer is ``{"error": {"code": "<string>", "message": "..."}}``.
 """
 
 from __future__ import annotations
 
-import hmac
 import time
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -24,10 +27,18 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel, ConfigDict
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..classifier import SentimentClassifier
 from ..errors import EdgeSentimentError, InputError
 from .batching import Batcher
+from .guard import Guard
+
+PUBLIC = frozenset({"/healthz", "/readyz", "/"})
+DOCS = frozenset({"/docs", "/openapi.json"})
+KNOWN = PUBLIC | DOCS | {"/v1/classify", "/v1/info", "/metrics"}
+_STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
+                 413: "body_too_large", 422: "invalid_request"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,13 @@ class Limits:
     max_batch: int = 64
     max_chars: int = 20_000
     dynamic_batching: bool = True  # concurrent requests share one model call (batching.py)
+    public_docs: bool = False  # /docs and /openapi.json without the token
+    body_timeout: float = 30.0  # seconds to receive a request body
+
+    @property
+    def max_body(self) -> int:
+        """Bytes of request body: every text at its longest, JSON-escaped, plus framing."""
+        return self.max_batch * (self.max_chars * 6 + 16) + 1024
 
 
 class ClassifyRequest(BaseModel):
@@ -57,6 +75,23 @@ class _Metrics:
                            registry=self.registry)
 
 
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": code}
+    for status, code in ((401, "unauthorized"), (404, "not_found"), (405, "method_not_allowed"),
+                         (413, "batch_too_large, text_too_long, body_too_large"),
+                         (422, "bad_json, invalid_request, bad_request, bad_text"),
+                         (500, "model_error"))}
+
+
 def _error(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse(status_code=status, content={"error": {"code": code, "message": message}})
 
@@ -64,49 +99,56 @@ def _error(status: int, code: str, message: str) -> JSONResponse:
 def create_app(clf: SentimentClassifier, token: str | None = None,
                limits: Limits = Limits()) -> FastAPI:
     app = FastAPI(title="edge-sentiment", version=clf.info.bundle["version"],
-                  description="Offline sentiment classification on this device.")
+                  description="Offline sentiment classification on this device.",
+                  docs_url=None, redoc_url=None, responses=_ERROR_RESPONSES)
     m = _Metrics()
+
+    def public(path: str) -> bool:
+        return path in PUBLIC or (limits.public_docs and path in DOCS)
+
+    def count(path: str, status: int) -> None:
+        m.requests.labels(path if path in KNOWN else "other", str(status)).inc()
+
+    app.add_middleware(Guard, token=token, max_body=limits.max_body, public=public, count=count,
+                       body_timeout=limits.body_timeout)
     app.state.clf = clf
     batcher = Batcher(lambda: app.state.clf, limits.max_batch)
     app.state.batcher = batcher
-    page_html = (resources.files("edge_sentiment.serve") / "index.html").read_text(encoding="utf-8")
+    files = resources.files("edge_sentiment.serve")
+    page_html = (files / "index.html").read_text(encoding="utf-8")
+    docs_html = (files / "docs.html").read_text(encoding="utf-8")
 
-    def auth(request: Request) -> None:
-        if token is None:
-            return
-        given = request.headers.get("authorization", "")
-        expected = f"Bearer {token}"
-        if not hmac.compare_digest(given.encode(), expected.encode()):
-            raise HTTPException(status_code=401, detail="missing or wrong bearer token",
-                                headers={"WWW-Authenticate": "Bearer"})
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        return _error(exc.status_code, code, str(exc.detail))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        m.requests.labels(request.url.path, str(exc.status_code)).inc()
-        return JSONResponse(status_code=exc.status_code, headers=exc.headers,
-                            content={"error": {"code": exc.status_code, "message": exc.detail}})
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = exc.errors()
+        first = errors[0] if errors else {}
+        if first.get("type") == "json_invalid":
+            return _error(422, "bad_json", "the body is not valid JSON")
+        where = ".".join(str(x) for x in first.get("loc", ()) if x != "body")
+        return _error(422, "invalid_request", f"{where or 'body'}: {first.get('msg', 'invalid')}")
 
     # async on purpose: one text costs about 0.5 ms of inference, less than a hop to the thread
     # pool; running it on the event loop nearly doubles requests/s on a 2-core board, and lets
     # requests that arrive together share one model call (batching.py).
-    @app.post("/v1/classify", dependencies=[Depends(auth)])
+    @app.post("/v1/classify")
     async def classify(body: ClassifyRequest) -> Any:
         texts = _texts(body, limits)
         if isinstance(texts, JSONResponse):
-            m.requests.labels("/v1/classify", str(texts.status_code)).inc()
             return texts
         t0 = time.perf_counter()
         try:
             preds = await batcher.classify(texts) if limits.dynamic_batching \
                 else app.state.clf.classify(texts)
         except InputError as exc:
-            m.requests.labels("/v1/classify", "422").inc()
             return _error(422, "bad_text", str(exc))
         except EdgeSentimentError as exc:
-            m.requests.labels("/v1/classify", "500").inc()
             return _error(500, "model_error", str(exc))
         m.latency.observe(time.perf_counter() - t0)
-        m.requests.labels("/v1/classify", "200").inc()
         out = [{"label": p.label, "score": p.score, "scores": p.scores} for p in preds]
         for p in preds:
             m.labels.labels(p.label).inc()
@@ -114,7 +156,7 @@ def create_app(clf: SentimentClassifier, token: str | None = None,
         return JSONResponse({"prediction": out[0]} if body.text is not None
                             else {"predictions": out})
 
-    @app.get("/v1/info", dependencies=[Depends(auth)])
+    @app.get("/v1/info")
     def info() -> Any:
         return app.state.clf.info.to_json()
 
@@ -127,7 +169,7 @@ def create_app(clf: SentimentClassifier, token: str | None = None,
         # a classifier only exists after its bundle loaded and passed the golden self-test
         return {"status": "ready", "model_version": app.state.clf.info.bundle["version"]}
 
-    @app.get("/metrics", dependencies=[Depends(auth)])
+    @app.get("/metrics")
     def metrics() -> Response:
         inf = app.state.clf.info
         m.model.clear()
@@ -137,6 +179,10 @@ def create_app(clf: SentimentClassifier, token: str | None = None,
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
         return page_html
+
+    @app.get("/docs", response_class=HTMLResponse)
+    def docs() -> str:
+        return docs_html
 
     return app
 

@@ -48,6 +48,15 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--threads", type=positive_int, help="inference threads (default: profile)")
     p.add_argument("--max-batch", type=positive_int, default=64)
     p.add_argument("--max-chars", type=positive_int, default=20_000)
+    p.add_argument("--public-docs", action="store_true",
+                   help="serve /docs and /openapi.json without the token")
+    p.add_argument("--header-timeout", type=positive_int, default=10,
+                   help="seconds a client has to send a request head (default 10)")
+    p.add_argument("--body-timeout", type=positive_int, default=30,
+                   help="seconds a client has to send a request body (default 30)")
+    p.add_argument("--max-connections", type=positive_int, default=512,
+                   help="open connections and tasks before new requests get 503 (uvicorn "
+                        "limit_concurrency)")
     p.add_argument("--no-dynamic-batching", dest="dynamic_batching", action="store_false",
                    help="run each request alone (default: concurrent requests share a model call)")
     p.set_defaults(func=run)
@@ -77,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     from ..classifier import SentimentClassifier
     from ..errors import ConfigError
     from .app import Limits, create_app
+    from .protocol import protocol_with_timeout
 
     token = None
     if args.token_file:
@@ -93,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if args.state_dir:
         threading.Thread(target=watch_slots, args=(clf, args.state_dir / "current", args.runtime, stop),
                          daemon=True).start()
-    app = create_app(clf, token, Limits(args.max_batch, args.max_chars, args.dynamic_batching))
+    app = create_app(clf, token, Limits(args.max_batch, args.max_chars, args.dynamic_batching,
+                                        args.public_docs, float(args.body_timeout)))
     info = clf.info
     ready = (f"edge-sentiment serve: ready on http://{args.host}:{args.port} "
              f"model {info.bundle['name']} {info.bundle['version']} on {info.backend}/"
@@ -105,7 +116,12 @@ def run(args: argparse.Namespace) -> int:
             if self.started:
                 print(ready, file=sys.stderr, flush=True)
 
+    # uvicorn's own limits: idle keep-alive 5 s, request heads of at most 16 kB (h11), at most
+    # --max-connections connections; the head deadline is ours (protocol.py).
     Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
-                          access_log=False)).run()
+                          access_log=False, timeout_keep_alive=5,
+                          h11_max_incomplete_event_size=16 * 1024,
+                          limit_concurrency=args.max_connections,
+                          http=protocol_with_timeout(float(args.header_timeout)))).run()
     stop.set()
     return 0
