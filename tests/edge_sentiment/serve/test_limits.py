@@ -39,6 +39,18 @@ def _classify(port: int) -> dict:  # type: ignore[type-arg]
     return json.loads(urllib.request.urlopen(req, timeout=5).read())  # type: ignore[no-any-return]
 
 
+def _read_until(s: socket.socket, needle: bytes, got: bytes = b"") -> bytes:
+    """Read until ``needle`` arrived or the peer closed: a reply's head and body may come in
+    separate segments."""
+    out = b""
+    while needle not in got + out:
+        more = s.recv(4096)
+        if not more:
+            break
+        out += more
+    return out
+
+
 def _rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -74,7 +86,7 @@ def test_a_slow_body_gets_408(server: tuple[int, subprocess.Popen[bytes]]) -> No
         s.sendall(b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                   b"Content-Length: 100\r\n\r\n{\"te")
         s.settimeout(6)
-        reply = s.recv(4096)
+        reply = _read_until(s, b'"body_timeout"')
     assert reply.startswith(b"HTTP/1.1 408") and b'"body_timeout"' in reply
 
 
@@ -109,11 +121,7 @@ def test_a_100_mb_body_is_refused_and_rss_stays_flat(server: tuple[int, subproce
             pass
         s.setblocking(True)
         s.settimeout(5)
-        while b'"body_too_large"' not in reply:  # the rest of the 413
-            more = s.recv(4096)
-            if not more:
-                break
-            reply += more
+        reply += _read_until(s, b'"body_too_large"', reply)
     assert reply.startswith(b"HTTP/1.1 413") and b'"body_too_large"' in reply
     assert "prediction" in _classify(port)
     assert _rss_mb(proc.pid) - before < 40  # the body was never held whole
