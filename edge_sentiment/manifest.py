@@ -19,7 +19,8 @@ FORMAT_VERSIONS = (1,)
 RUNTIMES = ("onnx", "tflite")
 PRECISIONS = ("fp32", "fp16", "int8")
 TRUNCATIONS = ("head", "head_tail")
-_SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-[0-9A-Za-z.-]+)?$")
+_SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+                     r"(?:-([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?(?:\+[0-9A-Za-z.-]+)?$", re.ASCII)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -34,11 +35,26 @@ def check_member_path(path: str, where: str) -> str:
 
 
 def parse_semver(version: str) -> tuple[int, int, int]:
-    """Return (major, minor, patch); raise ManifestError when not semver."""
+    """Return (major, minor, patch); raise ManifestError when not semver (ASCII digits only:
+    "1٠.0.0" is refused, not read as 10.0.0)."""
     match = _SEMVER.match(version) if isinstance(version, str) else None
     if match is None:
         raise ManifestError(f"version: {version!r} is not a semantic version X.Y.Z")
     return int(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def semver_key(version: str) -> tuple[int, int, int, int, tuple[tuple[int, int, str], ...]]:
+    """A sort key with SemVer 2.0 precedence: a pre-release sorts below its release
+    (0.0.2-rc1 < 0.0.2), identifiers compare numerically when numeric, else in ASCII order,
+    numeric below alphanumeric, and a longer list of equal identifiers above a shorter one;
+    build metadata is ignored."""
+    major, minor, patch = parse_semver(version)
+    match = _SEMVER.match(version)
+    pre = match.group(4) if match else None
+    if pre is None:
+        return major, minor, patch, 1, ()
+    parts = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in pre.split("."))
+    return major, minor, patch, 0, parts
 
 
 def _need(cond: bool, where: str, what: str) -> None:
@@ -206,6 +222,10 @@ def _golden(raw: Any, i: int) -> Golden:
     if not isinstance(raw, dict):
         raise ManifestError(f"golden[{i}]: must be an object")
     scores = _get(raw, "scores", dict, where)
+    for k, v in scores.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or not 0 <= v <= 1:
+            raise ManifestError(f"{where}scores.{k}: must be a number in [0, 1], got {v!r}")
     return Golden(_get(raw, "text", str, where), _get(raw, "label", str, where),
                   {str(k): float(v) for k, v in scores.items()})
 

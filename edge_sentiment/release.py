@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UpdateError, missing_extra
-from .manifest import parse_semver
+from .manifest import parse_semver, semver_key
 
 DEFAULT_PREFIX = "edge-sentiment"  # the MQTT topic prefix the agent and the fleet commands share
 RELEASE_FORMAT = "edge-sentiment-release"
@@ -104,11 +104,55 @@ def make_trust(public_keys: list[bytes], threshold: int, version: int = 1) -> di
             "keys": {key_id(p): base64.b64encode(p).decode() for p in public_keys}}
 
 
+MAX_SIGNATURES = 32  # a document with more is refused before any is checked
+MAX_DOCUMENT_BYTES = 1 << 20
+MAX_DEPTH = 16
+
+
+def strict_loads(payload: bytes | str, what: str = "document") -> Any:
+    """Parse a signed or operator-edited JSON document strictly: at most ``MAX_DOCUMENT_BYTES``
+    and ``MAX_DEPTH`` levels, no duplicate keys, no NaN or Infinity. Raises
+    UpdateError('malformed')."""
+    if len(payload) > MAX_DOCUMENT_BYTES:
+        raise UpdateError("malformed", f"{what} is {len(payload)} bytes, over {MAX_DOCUMENT_BYTES}")
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [k for k, _ in items]
+        if len(set(keys)) != len(keys):
+            dup = sorted({k for k in keys if keys.count(k) > 1})
+            raise ValueError(f"duplicate keys {dup}")
+        return dict(items)
+
+    def constant(name: str) -> Any:
+        raise ValueError(f"{name} is not a finite number")
+
+    try:
+        doc = json.loads(payload, object_pairs_hook=pairs, parse_constant=constant)
+    except (ValueError, RecursionError) as exc:
+        raise UpdateError("malformed", f"{what} is not strict JSON: {exc}") from exc
+    if _depth(doc) > MAX_DEPTH:
+        raise UpdateError("malformed", f"{what} nests deeper than {MAX_DEPTH} levels")
+    return doc
+
+
+def _depth(obj: Any, level: int = 1) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(obj, dict):
+        return max([_depth(v, level + 1) for v in obj.values()] or [level])
+    if isinstance(obj, list):
+        return max([_depth(v, level + 1) for v in obj] or [level])
+    return level
+
+
 def verify_signatures(doc: Any, trust: Trust) -> dict[str, Any]:
     """Return ``doc["signed"]`` when at least ``trust.threshold`` distinct trusted keys signed it."""
     if not isinstance(doc, dict) or not isinstance(doc.get("signed"), dict) \
             or not isinstance(doc.get("signatures"), list):
         raise UpdateError("malformed", "document must have 'signed' and 'signatures'")
+    if len(doc["signatures"]) > MAX_SIGNATURES:
+        raise UpdateError("malformed", f"{len(doc['signatures'])} signatures, over the limit of "
+                          f"{MAX_SIGNATURES}")
     ed = _ed25519()
     message = canonical(doc["signed"])
     valid: set[str] = set()
@@ -210,7 +254,7 @@ def check_release(rel: Release, *, installed: str, profile: str, arch: str, max_
     when = now or datetime.now(UTC)
     if parse_time(rel.expires) <= when:
         raise UpdateError("expired", f"release {rel.version} expired at {rel.expires}")
-    if parse_semver(rel.version) <= parse_semver(installed):
+    if semver_key(rel.version) <= semver_key(installed):
         raise UpdateError("not_newer", f"release {rel.version} is not above the installed "
                           f"{installed} (anti-rollback)")
     if rel.bundle_size > max_bytes:

@@ -24,8 +24,8 @@ from typing import Any
 
 from .bundle import MANIFEST_FILE, default_bundle_path, extract_tar, open_bundle, sha256_file
 from .classifier import SentimentClassifier
-from .errors import EdgeSentimentError, UpdateError
-from .manifest import parse_semver
+from .errors import EdgeSentimentError, ManifestError, SelfTestError, UpdateError
+from .manifest import semver_key
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +73,16 @@ class SlotStore:
             return {}
 
     def installed_version(self) -> str:
-        """The anti-rollback floor: the highest version ever made current."""
-        state = self.state()
-        return str(state.get("highest_version") or self.current_version())
+        """The anti-rollback floor: the higher of the recorded highest version and the current
+        slot's version (a half-written or stale state file never lowers it)."""
+        current = self.current_version()
+        recorded = self.state().get("highest_version")
+        try:
+            if isinstance(recorded, str) and semver_key(recorded) > semver_key(current):
+                return recorded
+        except ManifestError:
+            pass  # a corrupt record: the current slot is the floor
+        return current
 
     def current_version(self) -> str:
         return open_bundle(self.current()).manifest.version
@@ -150,16 +157,17 @@ class SlotStore:
         try:
             fresh = SentimentClassifier.load(slot, **load)
         except EdgeSentimentError as exc:
-            reason = "self_test_failed" if "self-test" in str(exc) else "load_failed"
+            reason = "self_test_failed" if isinstance(exc, SelfTestError) else "load_failed"
             raise UpdateError(reason, str(exc)) from exc
         previous = self.current()
+        version = fresh.bundle.manifest.version
+        floor = self.installed_version()
+        if semver_key(version) > semver_key(floor):  # durable before the switch (kill -9)
+            write_json_atomic(self.state_file, {"highest_version": version})
         self._switch(slot)
         try:
-            check = SentimentClassifier.load(self.current_link, **load)
+            SentimentClassifier.load(self.current_link, **load)  # the switched link loads
         except EdgeSentimentError as exc:
             self._switch(previous)
             raise UpdateError("rolled_back", f"model failed after the switch: {exc}") from exc
-        version = check.bundle.manifest.version
-        if parse_semver(version) > parse_semver(self.installed_version()):
-            write_json_atomic(self.state_file, {"highest_version": version})
         return fresh

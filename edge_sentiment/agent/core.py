@@ -11,11 +11,13 @@ Use it standalone (``edge-sentiment agent``) or inside an app::
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from .. import __version__
@@ -27,6 +29,7 @@ from .config import AgentConfig
 from .outbox import Outbox
 from .transport import Link
 from .updater import Updater
+from .watchdog import Notifier
 
 log = logging.getLogger(__name__)
 METRICS_SCHEMA = "edge-sentiment/metrics/1"
@@ -66,6 +69,8 @@ class Agent:
                                self.link.unsubscribe, self.clf.swap, classifier.info.profile)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.loop_errors: dict[str, int] = {}  # per loop step: errors logged and survived
+        self.notifier = Notifier()
 
     # -- messages ------------------------------------------------------------
     def _status_body(self, state: str, seq: int, evicted: int) -> dict[str, Any]:
@@ -74,7 +79,19 @@ class Agent:
                 "evicted": evicted, "state": state, "ts": time.time(),
                 "model_version": info.bundle["version"], "model_name": info.bundle["name"],
                 "profile": info.profile, "backend": info.backend, "provider": info.provider,
-                "agent_version": __version__, "channel": self.cfg.channel}
+                "agent_version": __version__, "channel": self.cfg.channel,
+                "faults": self.faults()}
+
+    def faults(self) -> dict[str, Any]:
+        """What the agent survived: loop errors per step, messages lost to a full disk, stray
+        or forged chunk messages ignored, and a corrupt outbox moved aside at start."""
+        out: dict[str, Any] = {"loop_errors": dict(getattr(self, "loop_errors", {})),
+                               "lost": self.outbox.lost if hasattr(self, "outbox") else 0,
+                               "ignored_chunks": getattr(getattr(self, "updater", None),
+                                                         "ignored_chunks", 0)}
+        if hasattr(self, "outbox") and self.outbox.reset_reason:
+            out["outbox_reset"] = self.outbox.reset_reason
+        return out
 
     def _enqueue(self, kind: str, body: dict[str, Any], retain: bool = False) -> int:
         def build(seq: int, evicted: int) -> dict[str, Any]:
@@ -125,11 +142,21 @@ class Agent:
         self.events.put(("connected", "", b""))
 
     def start(self) -> None:
-        self.updater.resume()
-        self._status("online")
+        self.updater.resume()  # never raises: a failed resume is reported and abandoned
+        self._step("status", lambda: self._status("online"))
         self.link.start()
         self._thread = threading.Thread(target=self._loop, name="edge-agent", daemon=True)
         self._thread.start()
+        self.notifier.ready()
+
+    def _step(self, name: str, fn: Callable[[], object]) -> None:
+        """One guarded step of the work loop: an error is logged, counted (``faults()``) and
+        survived, so a full disk or a bad message never ends the loop."""
+        try:
+            fn()
+        except Exception:
+            self.loop_errors[name] = self.loop_errors.get(name, 0) + 1
+            log.exception("agent step %s failed (%d so far)", name, self.loop_errors[name])
 
     def _loop(self) -> None:
         next_metrics = time.time() + self.cfg.metrics_interval_s
@@ -137,15 +164,15 @@ class Agent:
             timeout = max(0.0, next_metrics - time.time())
             try:
                 kind, topic, payload = self.events.get(timeout=min(timeout, 1.0))
-                self._handle(kind, topic, payload)
             except queue.Empty:
                 pass
-            except Exception:  # keep the agent alive; the failure is logged with its traceback
-                log.exception("agent event failed")
+            else:
+                self._step("event", functools.partial(self._handle, kind, topic, payload))
             if time.time() >= next_metrics:
-                self.publish_metrics()
-                next_metrics += self.cfg.metrics_interval_s
-            self.link.pump()
+                next_metrics = max(next_metrics + self.cfg.metrics_interval_s, time.time())
+                self._step("metrics", self.publish_metrics)
+            self._step("pump", self.link.pump)
+            self.notifier.ping()
 
     def _handle(self, kind: str, topic: str, payload: bytes) -> None:
         if kind == "connected":

@@ -7,6 +7,7 @@ already received, so a restarted agent resumes instead of starting over.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
@@ -20,12 +21,26 @@ from typing import Any
 from .. import __version__
 from ..classifier import SentimentClassifier
 from ..errors import UpdateError
-from ..release import Release, Trust, check_release, parse_trust, rotate_trust, verify_signatures
+from ..release import (
+    Release,
+    Trust,
+    check_release,
+    parse_trust,
+    rotate_trust,
+    strict_loads,
+    verify_signatures,
+)
 from ..slots import SlotStore, write_json_atomic
 from .config import AgentConfig
 
 log = logging.getLogger(__name__)
 Report = Callable[[str, dict[str, Any]], None]
+# Verdicts that may change without the document changing: a key the device does not trust yet
+# (the trust rotation may still be on its way), a missing or unreadable trust file, too few
+# trusted signatures, a full disk. A manifest rejected for one of these is checked again when
+# it comes again; any other verdict on the same signed bytes is final.
+TRANSIENT = frozenset({"unknown_key", "below_threshold", "no_trust", "bad_trust", "disk_full",
+                       "resume_failed"})
 
 
 def chunk_topic(prefix: str, channel: str, version: str) -> str:
@@ -42,7 +57,10 @@ class Updater:
         self.dir = cfg.state_dir / "download"
         self.release: Release | None = None
         self._have: set[int] = set()
-        self._seen: set[str] = set()
+        self._seen: set[str] = set()  # manifest digests with a final verdict (or in progress)
+        self._digest = ""  # the digest of the release being downloaded
+        self._last_manifest = b""  # the newest manifest payload, re-checked after a rotation
+        self.ignored_chunks = 0  # stray or forged chunk messages, counted and dropped
 
     # -- trust -----------------------------------------------------------------
     def trust(self) -> Trust:
@@ -59,7 +77,7 @@ class Updater:
     def on_trust(self, payload: bytes) -> None:
         """A rotated trust file, accepted only if a threshold of current keys signed it."""
         try:
-            doc = json.loads(payload)
+            doc = strict_loads(payload, "trust")
             new = rotate_trust(self.trust(), doc)
         except (ValueError, UpdateError) as exc:
             reason = exc.reason if isinstance(exc, UpdateError) else "malformed"
@@ -68,28 +86,31 @@ class Updater:
             return
         write_json_atomic(self.cfg.state_dir / "trust.json", doc)
         self.report("trust_rotated", {"trust_version": new.version, "keys": sorted(new.keys)})
+        if self._last_manifest and self.release is None:  # a release the old trust refused
+            self.on_manifest(self._last_manifest, recheck=True)
 
     # -- manifest --------------------------------------------------------------
-    def on_manifest(self, payload: bytes) -> None:
+    def on_manifest(self, payload: bytes, recheck: bool = False) -> None:
         digest = hashlib.sha256(payload).hexdigest()
-        if digest in self._seen or not payload:
+        if not payload or (digest in self._seen and not recheck):
             return
+        self._last_manifest = payload
         self._seen.add(digest)
         try:
             rel = self._verify_manifest(payload)
         except UpdateError as exc:
+            if exc.reason in TRANSIENT:
+                self._seen.discard(digest)
             self.report("rejected", {"reason": exc.reason, "detail": exc.detail})
             return
         if self.release and self.release.version == rel.version and \
                 self.release.bundle_sha256 == rel.bundle_sha256:
             return  # already downloading this one
+        self._digest = digest
         self._start(rel, payload)
 
     def _verify_manifest(self, payload: bytes) -> Release:
-        try:
-            doc = json.loads(payload)
-        except ValueError as exc:
-            raise UpdateError("malformed", f"manifest is not JSON: {exc}") from exc
+        doc = strict_loads(payload, "manifest")
         rel = Release.from_signed(verify_signatures(doc, self.trust()))
         if rel.channel != self.cfg.channel:
             raise UpdateError("wrong_channel", f"release for {rel.channel}, device on {self.cfg.channel}")
@@ -112,7 +133,19 @@ class Updater:
         self.subscribe(chunk_topic(self.cfg.prefix, rel.channel, rel.version) + "/+")
 
     def resume(self) -> None:
-        """After a restart: pick the download up where it stopped, if still valid."""
+        """After a restart: pick the download up where it stopped, if still valid. Never raises:
+        a resume that fails abandons the staged release, says why, and the agent starts on the
+        current slot (a crash loop at start would leave the device unmanageable)."""
+        try:
+            self._resume()
+        except Exception as exc:
+            log.exception("abandoning the staged release")
+            self.release = None
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.report("rejected", {"reason": "resume_failed", "detail": f"{type(exc).__name__}: "
+                                     f"{exc}"[:300]})
+
+    def _resume(self) -> None:
         path = self.dir / "release.json"
         if not path.is_file():
             return
@@ -124,7 +157,8 @@ class Updater:
             self._drop()
             return
         self.release = rel
-        self._seen.add(hashlib.sha256(path.read_bytes()).hexdigest())
+        self._digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        self._seen.add(self._digest)
         self.report("downloading", {"version": rel.version, "resumed": True,
                                     "have": len(self._have), "chunks": len(rel.chunks)})
         self.subscribe(chunk_topic(self.cfg.prefix, rel.channel, rel.version) + "/+")
@@ -144,10 +178,18 @@ class Updater:
         self._have = set()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _reject(self, reason: str, detail: str) -> None:
+    def _reject(self, reason: str, detail: str, final: bool = False) -> None:
+        """Drop the download; unless ``final``, the same manifest may start it again (a
+        broken transfer is not a verdict on the signed release)."""
         version = self.release.version if self.release else None
+        if not final:
+            self._seen.discard(self._digest)
         self._drop()
         self.report("rejected", {"reason": reason, "detail": detail, "version": version})
+
+    def _ignore(self, topic: str, why: str) -> None:
+        self.ignored_chunks += 1
+        log.warning("ignored a chunk message on %s: %s", topic, why)
 
     # -- chunks ----------------------------------------------------------------
     def on_chunk(self, topic: str, payload: bytes) -> None:
@@ -157,20 +199,17 @@ class Updater:
         base = chunk_topic(self.cfg.prefix, rel.channel, rel.version) + "/"
         if not topic.startswith(base):
             return  # another release's chunk topic: not ours
-        try:
-            index = int(topic[len(base):])
-        except ValueError:
-            return self._reject("bad_chunk", f"chunk topic {topic!r} has no index")
-        if not 0 <= index < len(rel.chunks):
-            return self._reject("bad_chunk", f"chunk index {index} outside 0..{len(rel.chunks) - 1}")
+        tail = topic[len(base):]
+        if not (tail.isascii() and tail.isdigit()) or not 0 <= int(tail) < len(rel.chunks):
+            return self._ignore(topic, "no chunk of this release has that index")
+        index = int(tail)
         if index in self._have:
             return
         expected = min(rel.chunk_size, rel.bundle_size - index * rel.chunk_size)
-        if len(payload) != expected:
-            return self._reject("truncated_chunk" if len(payload) < expected else "oversized_chunk",
-                                f"chunk {index} is {len(payload)} bytes, expected {expected}")
+        if len(payload) != expected:  # forged or broken: the signed chunk may still come
+            return self._ignore(topic, f"{len(payload)} bytes, expected {expected}")
         if hashlib.sha256(payload).hexdigest() != rel.chunks[index]:
-            return self._reject("chunk_hash_mismatch", f"chunk {index} sha256 does not match")
+            return self._ignore(topic, "sha256 does not match the signed manifest")
         fd = os.open(self.dir / "bundle.part", os.O_WRONLY)
         try:
             os.pwrite(fd, payload, index * rel.chunk_size)
@@ -195,8 +234,11 @@ class Updater:
         self.report("verified", {"version": rel.version})
         try:
             slot = self.slots.unpack(part, rel.name, rel.version, rel.bundle_manifest_sha256)
-        except UpdateError as exc:
-            return self._reject(exc.reason, exc.detail)
+        except UpdateError as exc:  # the signed bundle itself is bad: final
+            return self._reject(exc.reason, exc.detail, final=exc.reason not in TRANSIENT)
+        except OSError as exc:  # a full disk while unpacking: try again when it comes again
+            return self._reject("disk_full" if exc.errno == errno.ENOSPC else "io_error",
+                                str(exc))
         self.report("installed", {"version": rel.version, "slot": slot.name})
         self._activate(rel, slot)
 
