@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -38,6 +39,18 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", str(fake)], capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_systemd_unit_exposure_is_at_most_2(tmp_path: Path) -> None:
+    if shutil.which("systemd-analyze") is None:
+        pytest.skip("systemd-analyze not available (Debian package: systemd)")
+    unit = PKG / "systemd/edge-sentiment-agent.service"
+    assert "Type=notify" in unit.read_text() and "WatchdogSec=" in unit.read_text()
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true", str(unit)],
+                            capture_output=True, text=True, check=False)
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
+    assert match, result.stdout[-2000:] + result.stderr[-2000:]
+    assert float(match.group(1)) <= 2.0, result.stdout  # 3.8 before the hardening
 
 
 def test_install_is_idempotent_and_uninstalls(tmp_path: Path) -> None:
