@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -45,11 +46,21 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     agent.start()
-    log.info("agent %s up on %s (model %s)", cfg.device_id, cfg.broker, clf.info.bundle["version"])
+    info = clf.info
+    print(f"edge-sentiment agent: ready, broker {redact_url(cfg.broker)}, device {cfg.device_id}, "
+          f"model {info.bundle['name']} {info.bundle['version']} on {info.backend}/"
+          f"{info.provider}", file=sys.stderr, flush=True)
     _wait(done, args.run_for)
     log.info("agent %s stopping", cfg.device_id)
     agent.stop()
     return 0
+
+
+def redact_url(url: str) -> str:
+    """A broker URL without its user info, for logs and the ready line."""
+    scheme, sep, rest = url.partition("://")
+    host = rest.rpartition("@")[2]
+    return f"{scheme}{sep}{host}" if sep else host
 
 
 def _wait(done: threading.Event, seconds: float | None) -> None:
