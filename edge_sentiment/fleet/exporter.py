@@ -7,11 +7,12 @@ figures per device on ``/metrics`` (needs ``prometheus-client``, from the ``serv
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
+
+from .schema import device_of, parse
 
 log = logging.getLogger(__name__)
 
@@ -25,20 +26,24 @@ class FleetState:
         self.metrics: dict[str, dict[str, Any]] = {}
         self.updates: dict[tuple[str, str, str], int] = {}
         self.alerts: dict[tuple[str, str], int] = {}
+        self.rejected: dict[tuple[str, str], int] = {}  # (device, kind) -> dropped messages
 
     def on_message(self, topic: str, payload: bytes) -> None:
-        parts = topic.split("/")
-        if len(parts) < 3:
+        """Keep a device's checked message (``schema.parse``); drop and count a bad one. Never
+        raises: it runs on the MQTT thread, which must outlive any one device's messages."""
+        where = device_of(topic)
+        if where is None:
             return
-        device, kind = parts[-2], parts[-1]
+        device, kind = where
         try:
-            body = json.loads(payload)
-        except ValueError:
-            log.warning("ignoring non-JSON message on %s", topic)
-            return
-        if not isinstance(body, dict):
-            return
+            body = parse(kind, payload)
+        except Exception:
+            log.exception("checking a message on %s failed", topic)
+            body = None
         with self.lock:
+            if body is None:
+                self.rejected[(device, kind)] = self.rejected.get((device, kind), 0) + 1
+                return
             if kind == "status":
                 self.status[device] = body
             elif kind == "metrics":
@@ -65,11 +70,11 @@ class FleetCollector:
                                   labels=["device", "model_version", "backend", "profile"])
         gauges: dict[str, tuple[Any, Callable[[dict[str, Any]], Any]]] = {
             "p95": (GaugeMetricFamily("edge_fleet_latency_p95_ms", "p95 latency, last window",
-                                      labels=["device"]), lambda m: (m.get("latency_ms") or {}).get("p95")),
+                                      labels=["device"]), lambda m: m.get("p95")),
             "thr": (GaugeMetricFamily("edge_fleet_throughput_per_s", "texts per second",
                                       labels=["device"]), lambda m: m.get("throughput_per_s")),
             "psi": (GaugeMetricFamily("edge_fleet_drift_class_psi", "class-mix PSI",
-                                      labels=["device"]), lambda m: (m.get("drift") or {}).get("class_psi")),
+                                      labels=["device"]), lambda m: m.get("class_psi")),
             "err": (GaugeMetricFamily("edge_fleet_errors", "errors in the last window",
                                       labels=["device"]), lambda m: m.get("errors")),
             "cnt": (GaugeMetricFamily("edge_fleet_predictions", "predictions in the last window",
@@ -80,6 +85,9 @@ class FleetCollector:
         updates = CounterMetricFamily("edge_fleet_update_events", "update events",
                                       labels=["device", "event", "reason"])
         alerts = CounterMetricFamily("edge_fleet_alerts", "alerts", labels=["device", "alert"])
+        rejected = CounterMetricFamily("edge_fleet_rejected_messages",
+                                       "device messages dropped as malformed",
+                                       labels=["device", "kind"])
         with s.lock:
             for dev, st in s.status.items():
                 online.add_metric([dev], 1.0 if st.get("state") == "online" else 0.0)
@@ -98,7 +106,10 @@ class FleetCollector:
                 updates.add_metric([dev, event, reason], n)
             for (dev, alert), n in s.alerts.items():
                 alerts.add_metric([dev, alert], n)
-        yield from (online, model, mix, updates, alerts, *(f for f, _ in gauges.values()))
+            for (dev, kind), n in s.rejected.items():
+                rejected.add_metric([dev, kind], n)
+        yield from (online, model, mix, updates, alerts, rejected,
+                    *(f for f, _ in gauges.values()))
 
 
 def add_parser(fs: Any, broker_args: Callable[[argparse.ArgumentParser], None]) -> None:

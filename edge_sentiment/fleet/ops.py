@@ -21,6 +21,7 @@ from ..errors import ConfigError, UpdateError
 from ..manifest import parse_semver
 from ..release import RELEASE_FORMAT, chunk_hashes, generate_key, make_trust, read_key, sign_document
 from ..release import key_id as make_key_id
+from .schema import device_of, parse
 
 DEFAULT_CHUNK = 64 * 1024
 
@@ -141,14 +142,17 @@ def fleet_status(broker: BrokerSettings, prefix: str, wait: float = 2.0) -> list
     lock = threading.Lock()
 
     def on_message(client: Any, userdata: Any, msg: Any) -> None:
-        parts = msg.topic.split("/")
-        try:
-            body = json.loads(msg.payload)
-        except ValueError:
+        where = device_of(msg.topic)
+        if where is None:
             return
+        device, kind = where
+        body = parse(kind, msg.payload)
         with lock:
-            row = rows.setdefault(parts[-2], {"device": parts[-2]})
-            row[parts[-1]] = body
+            row = rows.setdefault(device, {"device": device, "rejected": 0})
+            if body is None:  # a malformed message costs only its own device's row
+                row["rejected"] += 1
+            else:
+                row[kind] = body
 
     client = _connect(broker)
     client.on_message = on_message
@@ -161,13 +165,12 @@ def fleet_status(broker: BrokerSettings, prefix: str, wait: float = 2.0) -> list
 
 def _row(raw: dict[str, Any]) -> dict[str, Any]:
     status, metrics = raw.get("status", {}), raw.get("metrics", {})
-    drift = metrics.get("drift") or {}
     return {"device": raw["device"], "online": status.get("state") == "online",
             "state": status.get("state"), "model_version": status.get("model_version"),
             "profile": status.get("profile"), "backend": status.get("backend"),
-            "p95_ms": (metrics.get("latency_ms") or {}).get("p95"),
-            "drift_class_psi": drift.get("class_psi"), "count": metrics.get("count"),
-            "metrics_seq": metrics.get("seq")}
+            "p95_ms": metrics.get("p95"), "drift_class_psi": metrics.get("class_psi"),
+            "count": metrics.get("count"), "metrics_seq": metrics.get("seq"),
+            "rejected_messages": raw.get("rejected", 0)}
 
 
 def key_id_of(pub: Path) -> str:

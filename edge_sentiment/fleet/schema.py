@@ -1,0 +1,86 @@
+"""What the fleet side accepts from a device: each message is checked and reduced to the fields
+the exporter and ``fleet status`` read. A device can write its own topics (the documented ACL),
+so a malformed or hostile message must cost only itself: it is dropped and counted per device,
+never raised. Pure: documents in, documents (or None) out."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+DEVICE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+MAX_PAYLOAD = 64 * 1024
+MAX_TEXT = 64
+LABEL_LIMIT = 16
+
+
+def device_of(topic: str) -> tuple[str, str] | None:
+    """(device, kind) from ``<prefix>/devices/<device>/<kind>``; None for anything else."""
+    parts = topic.split("/")
+    if len(parts) < 4 or parts[-3] != "devices" or not DEVICE_ID.match(parts[-2]):
+        return None
+    return parts[-2], parts[-1]
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    f = float(v)
+    return f if math.isfinite(f) else None
+
+
+def _text(v: Any) -> str | None:
+    return v[:MAX_TEXT] if isinstance(v, str) else None
+
+
+def _table(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def parse(kind: str, payload: bytes) -> dict[str, Any] | None:
+    """The checked body of one device message, or None when it is not acceptable."""
+    if len(payload) > MAX_PAYLOAD:
+        return None
+    try:
+        body = json.loads(payload)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    check = {"status": _status, "metrics": _metrics, "update": _update, "alerts": _alert}.get(kind)
+    return check(body) if check else None
+
+
+def _status(b: dict[str, Any]) -> dict[str, Any] | None:
+    state = _text(b.get("state"))
+    if state is None:
+        return None
+    return {"state": state, **{k: _text(b.get(k)) for k in
+                               ("model_version", "backend", "profile", "channel")}}
+
+
+def _metrics(b: dict[str, Any]) -> dict[str, Any] | None:
+    labels = _table(b.get("labels"))
+    counts = {str(k)[:MAX_TEXT]: _num(v) for k, v in list(labels.items())[:LABEL_LIMIT]}
+    if any(v is None or v < 0 for v in counts.values()):
+        return None
+    raw = {"count": b.get("count"), "errors": b.get("errors"),
+           "throughput_per_s": b.get("throughput_per_s"),
+           "p95": _table(b.get("latency_ms")).get("p95"),
+           "class_psi": _table(b.get("drift")).get("class_psi"), "seq": b.get("seq")}
+    out: dict[str, Any] = {k: _num(v) for k, v in raw.items()}
+    if out["count"] is None or any(raw[k] is not None and out[k] is None for k in raw):
+        return None  # a field that is there must have the right type
+    return {**out, "labels": counts}
+
+
+def _update(b: dict[str, Any]) -> dict[str, Any] | None:
+    event = _text(b.get("event"))
+    return None if event is None else {"event": event, "reason": _text(b.get("reason")) or ""}
+
+
+def _alert(b: dict[str, Any]) -> dict[str, Any] | None:
+    alert = _text(b.get("alert"))
+    return None if alert is None else {"alert": alert}
