@@ -38,12 +38,22 @@ if [ "$UNINSTALL" -eq 1 ]; then
     fi
     rm -f "$ROOT$UNIT_DST" "$ROOT$BIN_DST"
     if [ "$PURGE" -eq 1 ]; then
-        rm -rf "${ROOT:?}$CONF_DIR" "${ROOT:?}$STATE_DIR"
+        rm -rf "$ROOT${CONF_DIR:?}" "$ROOT${STATE_DIR:?}"
         if [ -z "$ROOT" ] && id "$SVC_USER" >/dev/null 2>&1; then userdel "$SVC_USER"; fi
     fi
     if have_systemd; then systemctl daemon-reload; fi
     echo "edge-sentiment removed"
     exit 0
+fi
+
+# The config is TOML: refuse values that would need escaping rather than write them raw.
+if ! printf '%s' "$DEVICE_ID" | grep -Eq '^[A-Za-z0-9._-]{1,64}$'; then
+    echo "install.sh: --device-id must be 1-64 letters, digits, '.', '_' or '-'" >&2
+    exit 2
+fi
+if ! printf '%s' "$BROKER" | grep -Eq '^mqtts?://[][A-Za-z0-9.:_-]+(/[A-Za-z0-9._/-]*)?$'; then
+    echo "install.sh: --broker must look like mqtts://host:8883 (no credentials or quotes)" >&2
+    exit 2
 fi
 
 if [ ! -x "$BINARY" ]; then
@@ -67,7 +77,8 @@ device_id = "$DEVICE_ID"
 state_dir = "$STATE_DIR"
 trust = "$CONF_DIR/trust.json"
 CONF
-    chmod 0644 "$ROOT$CONF_DIR/agent.toml"
+    chmod 0600 "$ROOT$CONF_DIR/agent.toml"  # it may hold a password_file path and a username
+    if [ -z "$ROOT" ]; then chown "$SVC_USER:$SVC_USER" "$CONF_DIR/agent.toml"; fi
 fi
 if have_systemd; then
     systemctl daemon-reload

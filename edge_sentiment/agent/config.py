@@ -53,6 +53,9 @@ class AgentConfig(BaseModel):
         url = urlparse(v)
         if url.scheme not in ("mqtt", "mqtts") or not url.hostname:
             raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
+        if url.username is not None or url.password is not None:  # never echo them back
+            raise ValueError("credentials in the broker URL are refused: set username and "
+                             "password_file instead (the URL is logged, a password file is not)")
         return v
 
     @field_validator("device_id", "channel")

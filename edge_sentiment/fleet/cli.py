@@ -69,8 +69,15 @@ def add_parser(sub: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from ..agent.transport import BrokerSettings
+    from urllib.parse import urlparse
 
+    from ..agent.transport import BrokerSettings
+    from ..errors import ConfigError
+
+    url = urlparse(args.broker)
+    if url.username is not None or url.password is not None:
+        raise ConfigError("--broker: credentials in the URL are refused; use --username and "
+                          "--password-file")
     password = args.password_file.read_text().strip() if args.password_file else None
     return BrokerSettings(args.broker, args.tls_ca, args.tls_cert, args.tls_key, args.username,
                           password)

@@ -27,7 +27,10 @@ DEFAULT_CHUNK = 64 * 1024
 
 
 def keygen(out: Path, name: str) -> tuple[Path, Path]:
+    """A key pair: the folder 0700, the private key 0600 and the public key 0644, whatever
+    the umask."""
     out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
     priv, pub = generate_key()
     key, pubfile = out / f"{name}.key", out / f"{name}.pub"
     if key.exists():
@@ -36,6 +39,7 @@ def keygen(out: Path, name: str) -> tuple[Path, Path]:
     with os.fdopen(fd, "w") as fh:
         fh.write(base64.b64encode(priv).decode() + "\n")
     pubfile.write_text(base64.b64encode(pub).decode() + "\n")
+    os.chmod(pubfile, 0o644)
     return key, pubfile
 
 

@@ -65,6 +65,12 @@ def test_install_is_idempotent_and_uninstalls(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr
     assert (root / "usr/local/bin/edge-sentiment").stat().st_mode & 0o111
     assert 'device_id = "pi-1"' in (root / "etc/edge-sentiment/agent.toml").read_text()
+    assert (root / "etc/edge-sentiment/agent.toml").stat().st_mode & 0o777 == 0o600
+    for flag, value in (("--device-id", 'pi"\nbroker = "evil'), ("--broker", "mqtt://u:p@h:1883")):
+        bad = subprocess.run(["sh", str(PKG / "install.sh"), "--binary", str(fake), flag, value],
+                             env={**env, "EDGE_SENTIMENT_ROOT": str(tmp_path / "r2")},
+                             capture_output=True, text=True, check=False)
+        assert bad.returncode == 2 and flag in bad.stderr, bad.stderr
     assert (root / "etc/systemd/system/edge-sentiment-agent.service").is_file()
     bad = subprocess.run(["sh", str(PKG / "install.sh"), "--bogus"], env=env, capture_output=True,
                          text=True, check=False)
