@@ -151,6 +151,7 @@ def _try_candidates(bundle: Bundle, encoder: TextEncoder, plan: Plan,
     """
     rejected = [{"backend": r.backend, "provider": r.provider, "reason": r.reason}
                 for r in plan.rejected]
+    failures: list[BackendError] = []
     for cand in plan.candidates:
         opts = backends.BackendOptions(cand.provider, cand.threads, cand.artifact.fixed_length)
         path = bundle.artifact_path(cand.artifact)
@@ -158,13 +159,17 @@ def _try_candidates(bundle: Bundle, encoder: TextEncoder, plan: Plan,
             backend = backends.backend_module(cand.backend).create(path, opts)
             self_test(bundle, encoder, backend)
         except BackendError as exc:
+            failures.append(exc)
             log.warning("rejected %s/%s: %s", cand.backend, cand.provider, exc)
             rejected.append({"backend": cand.backend, "provider": cand.provider,
                              "artifact": cand.artifact.file, "reason": str(exc)})
             continue
         return backend, cand, rejected
     summary = "; ".join(f"{r['backend']}/{r['provider']}: {r['reason']}" for r in rejected)
-    raise BackendError(f"every candidate failed to load (profile {profile.name}): {summary}")
+    # every candidate that loaded failed its self-test: the model itself is wrong, not the runtime
+    kind = SelfTestError if failures and all(isinstance(e, SelfTestError) for e in failures) \
+        else BackendError
+    raise kind(f"every candidate failed to load (profile {profile.name}): {summary}")
 
 
 class SentimentClassifier:
