@@ -62,7 +62,9 @@ class Agent:
         self.slots = SlotStore(config.state_dir)
         self.outbox = Outbox(config.state_dir / "outbox.sqlite", config.queue_max_messages)
         self.events: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
-        will = (self.topics["status"], json.dumps(self._status_body("offline", 0, 0)).encode())
+        # the last will is written before the updater exists: it carries no fault counts
+        will = (self.topics["status"],
+                json.dumps(self._status_body("offline", 0, 0, faults=False)).encode())
         self.link = Link(config, self.outbox, will, on_connect=self._on_connect,
                          on_message=lambda t, p: self.events.put(("msg", t, p)))
         self.updater = Updater(config, self.slots, self._report, self.link.subscribe,
@@ -73,23 +75,22 @@ class Agent:
         self.notifier = Notifier()
 
     # -- messages ------------------------------------------------------------
-    def _status_body(self, state: str, seq: int, evicted: int) -> dict[str, Any]:
+    def _status_body(self, state: str, seq: int, evicted: int, faults: bool = True
+                     ) -> dict[str, Any]:
         info = self.clf.info
         return {"schema": STATUS_SCHEMA, "device": self.cfg.device_id, "seq": seq,
                 "evicted": evicted, "state": state, "ts": time.time(),
                 "model_version": info.bundle["version"], "model_name": info.bundle["name"],
                 "profile": info.profile, "backend": info.backend, "provider": info.provider,
                 "agent_version": __version__, "channel": self.cfg.channel,
-                "faults": self.faults()}
+                **({"faults": self.faults()} if faults else {})}
 
     def faults(self) -> dict[str, Any]:
         """What the agent survived: loop errors per step, messages lost to a full disk, stray
         or forged chunk messages ignored, and a corrupt outbox moved aside at start."""
-        out: dict[str, Any] = {"loop_errors": dict(getattr(self, "loop_errors", {})),
-                               "lost": self.outbox.lost if hasattr(self, "outbox") else 0,
-                               "ignored_chunks": getattr(getattr(self, "updater", None),
-                                                         "ignored_chunks", 0)}
-        if hasattr(self, "outbox") and self.outbox.reset_reason:
+        out: dict[str, Any] = {"loop_errors": dict(self.loop_errors), "lost": self.outbox.lost,
+                               "ignored_chunks": self.updater.ignored_chunks}
+        if self.outbox.reset_reason:
             out["outbox_reset"] = self.outbox.reset_reason
         return out
 

@@ -13,20 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from edge_sentiment import SentimentClassifier
-from edge_sentiment.serve.app import Limits, create_app
+from edge_sentiment.serve.app import create_app
 from tests.helpers import free_port, wait_http
 
 TINY = Path(__file__).parents[2] / "fixtures" / "tiny_bundle"
-
-
-@pytest.fixture(scope="module")
-def clf() -> SentimentClassifier:
-    return SentimentClassifier.load(TINY, runtime="onnx")
-
-
-@pytest.fixture
-def client(clf: SentimentClassifier) -> TestClient:
-    return TestClient(create_app(clf, None, Limits(max_batch=4, max_chars=1000)))
 
 
 def test_classify_one_and_many(client: TestClient) -> None:

@@ -17,16 +17,6 @@ TINY = Path(__file__).parents[2] / "fixtures" / "tiny_bundle"
 AUTH = {"Authorization": "Bearer s3cret"}
 
 
-@pytest.fixture(scope="module")
-def clf() -> SentimentClassifier:
-    return SentimentClassifier.load(TINY, runtime="onnx")
-
-
-@pytest.fixture
-def open_client(clf: SentimentClassifier) -> TestClient:
-    return TestClient(create_app(clf, None, Limits(max_batch=4, max_chars=1000)))
-
-
 @pytest.fixture
 def locked(clf: SentimentClassifier) -> TestClient:
     return TestClient(create_app(clf, "s3cret", Limits(max_batch=4, max_chars=1000)))
@@ -51,16 +41,16 @@ def _is_error(r: object, status: int, code: str) -> None:
                               "headers": {"content-type": "application/json"}},
      413, "body_too_large"),
 ])
-def test_every_error_has_the_one_shape(open_client: TestClient, method: str, path: str,
+def test_every_error_has_the_one_shape(client: TestClient, method: str, path: str,
                                        kwargs: dict, status: int, code: str) -> None:  # type: ignore[type-arg]
-    _is_error(getattr(open_client, method)(path, **kwargs), status, code)
+    _is_error(getattr(client, method)(path, **kwargs), status, code)
 
 
-def test_a_streamed_body_past_the_limit_is_cut_off(open_client: TestClient) -> None:
+def test_a_streamed_body_past_the_limit_is_cut_off(client: TestClient) -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(2000):  # 20 MB if it were read whole; the limit is about 24 kB
             yield b"x" * 10_000
-    r = open_client.post("/v1/classify", content=chunks(),
+    r = client.post("/v1/classify", content=chunks(),
                          headers={"content-type": "application/json"})
     _is_error(r, 413, "body_too_large")
 
@@ -89,20 +79,20 @@ def test_public_docs_flag_opens_only_the_docs(clf: SentimentClassifier) -> None:
     assert client.get("/v1/info").status_code == 401
 
 
-def test_docs_page_is_offline_and_schema_documents_errors(open_client: TestClient) -> None:
-    page = open_client.get("/docs").text
+def test_docs_page_is_offline_and_schema_documents_errors(client: TestClient) -> None:
+    page = client.get("/docs").text
     assert not re.search(r"""(src|href)=["']https?://""", page)
-    spec = open_client.get("/openapi.json").json()
+    spec = client.get("/openapi.json").json()
     responses = spec["paths"]["/v1/classify"]["post"]["responses"]
     assert {"401", "404", "413", "422"} <= set(responses)
     assert "ErrorResponse" in spec["components"]["schemas"]
 
 
-def test_metrics_count_every_error(open_client: TestClient) -> None:
-    open_client.post("/v1/classify", json={"text": 5})
-    open_client.get("/nope")
-    open_client.get("/v1/classify")
-    text = open_client.get("/metrics").text
+def test_metrics_count_every_error(client: TestClient) -> None:
+    client.post("/v1/classify", json={"text": 5})
+    client.get("/nope")
+    client.get("/v1/classify")
+    text = client.get("/metrics").text
     assert 'edge_sentiment_requests_total{endpoint="/v1/classify",status="422"} 1.0' in text
     assert 'edge_sentiment_requests_total{endpoint="other",status="404"} 1.0' in text
     assert 'edge_sentiment_requests_total{endpoint="/v1/classify",status="405"} 1.0' in text
