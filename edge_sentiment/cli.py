@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import __version__
+from . import __version__, logs
 from .cli_args import positive_int
 from .errors import EdgeSentimentError, InputError, missing_extra
 
@@ -190,6 +190,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", dest="show_version",
                         help="print versions and exit")
     parser.add_argument("--debug", action="store_true", help="log verbosely; show tracebacks")
+    parser.add_argument("--log-format", choices=logs.FORMATS, default="text",
+                        help="text (default) or json: one object per line on stderr")
+    parser.add_argument("--log-level", choices=logs.LEVELS,
+                        help="default: warning for text, info for json")
     sub = parser.add_subparsers(dest="command")
     p = sub.add_parser("classify", help="classify texts (arguments, else stdin lines)")
     _load_args(p)
@@ -268,8 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help, 2 for usage errors
         return int(exc.code or 0)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logs.configure(args.log_format, args.log_level, args.debug)
     if args.show_version:
         print(_version())
         return 0
@@ -285,7 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeSentimentError as exc:
         if args.debug:
             log.exception("failed")
-        print(f"edge-sentiment: error: {exc}", file=sys.stderr)
+        if args.log_format == "json":
+            log.error("%s", exc, extra={"event": "error"})
+        else:
+            print(f"edge-sentiment: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130

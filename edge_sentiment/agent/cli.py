@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from .. import logs
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +48,12 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(sig, lambda *_: done.set())
     agent.start()
     info = clf.info
-    print(f"edge-sentiment agent: ready, broker {redact_url(cfg.broker)}, device {cfg.device_id}, "
-          f"model {info.bundle['name']} {info.bundle['version']} on {info.backend}/"
-          f"{info.provider}", file=sys.stderr, flush=True)
+    broker = redact_url(cfg.broker)
+    model = f"{info.bundle['name']} {info.bundle['version']}"
+    backend = f"{info.backend}/{info.provider}"
+    logs.ready(f"edge-sentiment agent: ready, broker {broker}, device {cfg.device_id}, "
+               f"model {model} on {backend}", broker=broker, device=cfg.device_id, model=model,
+               backend=backend)
     _wait(done, args.run_for)
     log.info("agent %s stopping", cfg.device_id)
     agent.stop()

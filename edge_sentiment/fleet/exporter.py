@@ -27,6 +27,8 @@ class FleetState:
         self.updates: dict[tuple[str, str, str], int] = {}
         self.alerts: dict[tuple[str, str], int] = {}
         self.rejected: dict[tuple[str, str], int] = {}  # (device, kind) -> dropped messages
+        self.predictions: dict[str, int] = {}  # device -> predictions over every window seen
+        self.seen_seqs: dict[str, list[Any]] = {}  # device -> recent metrics seqs (duplicates)
 
     def on_message(self, topic: str, payload: bytes) -> None:
         """Keep a device's checked message (``schema.parse``); drop and count a bad one. Never
@@ -48,12 +50,28 @@ class FleetState:
                 self.status[device] = body
             elif kind == "metrics":
                 self.metrics[device] = body
+                self._count(device, body)
             elif kind == "update":
                 key = (device, str(body.get("event")), str(body.get("reason", "")))
                 self.updates[key] = self.updates.get(key, 0) + 1
             elif kind == "alerts":
                 akey = (device, str(body.get("alert")))
                 self.alerts[akey] = self.alerts.get(akey, 0) + 1
+
+
+    def _count(self, device: str, body: dict[str, Any]) -> None:
+        """Add a window's count to the device's running total, once per ``seq`` (a redelivered
+        QoS 1 message or a replayed outbox row is not counted twice)."""
+        seqs = self.seen_seqs.setdefault(device, [])
+        seq = body.get("seq")
+        if seq is not None and seq in seqs:
+            return
+        if seq is not None:
+            seqs.append(seq)
+            del seqs[:-256]
+        count = body.get("count")
+        if isinstance(count, (int, float)) and count >= 0:
+            self.predictions[device] = self.predictions.get(device, 0) + int(count)
 
 
 class FleetCollector:
@@ -77,14 +95,18 @@ class FleetCollector:
                                       labels=["device"]), lambda m: m.get("class_psi")),
             "err": (GaugeMetricFamily("edge_fleet_errors", "errors in the last window",
                                       labels=["device"]), lambda m: m.get("errors")),
-            "cnt": (GaugeMetricFamily("edge_fleet_predictions", "predictions in the last window",
-                                      labels=["device"]), lambda m: m.get("count")),
+            "cnt": (GaugeMetricFamily("edge_fleet_window_predictions",
+                                      "predictions in the last window", labels=["device"]),
+                    lambda m: m.get("count")),
         }
         mix = GaugeMetricFamily("edge_fleet_class_share", "class share, last window",
                                 labels=["device", "label"])
         updates = CounterMetricFamily("edge_fleet_update_events", "update events",
                                       labels=["device", "event", "reason"])
         alerts = CounterMetricFamily("edge_fleet_alerts", "alerts", labels=["device", "alert"])
+        predictions = CounterMetricFamily("edge_fleet_predictions",
+                                          "predictions over every window received",
+                                          labels=["device"])
         rejected = CounterMetricFamily("edge_fleet_rejected_messages",
                                        "device messages dropped as malformed",
                                        labels=["device", "kind"])
@@ -106,9 +128,11 @@ class FleetCollector:
                 updates.add_metric([dev, event, reason], n)
             for (dev, alert), n in s.alerts.items():
                 alerts.add_metric([dev, alert], n)
+            for dev, n in s.predictions.items():
+                predictions.add_metric([dev], n)
             for (dev, kind), n in s.rejected.items():
                 rejected.add_metric([dev, kind], n)
-        yield from (online, model, mix, updates, alerts, rejected,
+        yield from (online, model, mix, updates, alerts, rejected, predictions,
                     *(f for f, _ in gauges.values()))
 
 

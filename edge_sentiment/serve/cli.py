@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
+from .. import logs
 from ..cli_args import positive_int
 
 log = logging.getLogger(__name__)
@@ -106,19 +106,21 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(clf, token, Limits(args.max_batch, args.max_chars, args.dynamic_batching,
                                         args.public_docs, float(args.body_timeout)))
     info = clf.info
-    ready = (f"edge-sentiment serve: ready on http://{args.host}:{args.port} "
-             f"model {info.bundle['name']} {info.bundle['version']} on {info.backend}/"
-             f"{info.provider}")
+    url = f"http://{args.host}:{args.port}"
+    model = f"{info.bundle['name']} {info.bundle['version']}"
+    backend = f"{info.backend}/{info.provider}"
+    ready = f"edge-sentiment serve: ready on {url} model {model} on {backend}"
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started:
-                print(ready, file=sys.stderr, flush=True)
+                logs.ready(ready, url=url, model=model, backend=backend)
 
     # uvicorn's own limits: idle keep-alive 5 s, request heads of at most 16 kB (h11), at most
     # --max-connections connections; the head deadline is ours (protocol.py).
-    Server(uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+    # log_config/log_level None: uvicorn's loggers go to our root handler and level.
+    Server(uvicorn.Config(app, host=args.host, port=args.port, log_level=None, log_config=None,
                           access_log=False, timeout_keep_alive=5,
                           h11_max_incomplete_event_size=16 * 1024,
                           limit_concurrency=args.max_connections,

@@ -4,6 +4,7 @@ real agent through a real Mosquitto; the agent's on-device drift alert."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -66,14 +67,22 @@ def test_exporter_shows_agent_metrics_and_alerts(tmp_path: Path) -> None:
         alert = watcher.wait_for(lambda t, b: t.endswith("exp-1/alerts"))
         assert alert["alert"] in ("class_psi", "confidence_psi") and alert["value"] > 0.0001
         watcher.wait_for(lambda t, b: t.endswith("exp-1/metrics") and b["count"] == 25)
+        # The window gauges change every 0.5 s; the running total stays at 25 once the exporter
+        # has the window, however late this scrape comes.
         body = ""
-        for _ in range(50):
+        for _ in range(100):
             body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-            if 'edge_fleet_predictions{device="exp-1"} 25.0' in body:
+            if 'edge_fleet_predictions_total{device="exp-1"} 25.0' in body:
                 break
             __import__("time").sleep(0.1)
         assert 'edge_fleet_device_online{device="exp-1"} 1.0' in body
-        assert 'edge_fleet_predictions{device="exp-1"} 25.0' in body
+        assert 'edge_fleet_predictions_total{device="exp-1"} 25.0' in body
+        assert 'edge_fleet_window_predictions{device="exp-1"}' in body
+        documented = set(re.findall(r"\bedge_fleet_[a-z0-9_]+", (ROOT / "docs/serve.md").read_text()))
+        served = set(re.findall(r"^(edge_fleet_[a-z0-9_]+)[{ ]", body, re.M))
+        assert served <= documented, f"served but not documented: {served - documented}"
+        assert documented - served <= {"edge_fleet_update_events_total",
+                                       "edge_fleet_rejected_messages_total"}, documented - served
         assert 'edge_fleet_model_info{backend="onnx",device="exp-1"' in body
         assert "edge_fleet_latency_p95_ms" in body and "edge_fleet_alerts" in body
     finally:

@@ -1,0 +1,153 @@
+"""The command blocks of the README and docs/agent.md, run as written: only placeholders (broker
+host, BUNDLE, STATE, ports) are replaced. The fleet examples must end with the agent on the
+version they signed; every exporter metric name in the docs must be served."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.edge_sentiment.agent.conftest import Broker, make_broker
+from tests.helpers import free_port, wait_http
+
+ROOT = Path(__file__).parents[1]
+BUNDLE = ROOT / "edge_sentiment" / "default_bundle"
+# what .ci/run itself does (install the extras, run the suite) is not rerun here
+CI_RUNS = ("pip install", "bash scripts/install-test-deps.sh", "python -m pytest")
+LONG = ("edge-sentiment agent", "edge-sentiment fleet exporter", "edge-sentiment serve")
+
+
+def commands(doc: Path, heading: str) -> list[str]:
+    """The shell commands of the ```bash blocks under ``heading``, continuations joined,
+    comments and the steps ``.ci/run`` does itself (``CI_RUNS``) left out."""
+    out: list[str] = []
+    section, in_block, pending = "", False, ""
+    for line in doc.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") and not in_block:
+            section = line.lstrip("#").strip()
+        elif line.startswith("```"):
+            in_block = line.strip() == "```bash" and not in_block
+        elif in_block and section == heading:
+            pending += re.sub(r"\s#\s.*$", "", line).rstrip("\\").strip() + " "
+            if not line.endswith("\\"):
+                cmd, pending = pending.strip(), ""
+                kept = [part for part in cmd.split(" && ") if not part.startswith(CI_RUNS)]
+                if kept:
+                    out.append(" && ".join(kept))
+    assert out, f"no command block under {heading!r} in {doc.name}"
+    return out
+
+
+class Session:
+    """Runs commands in a temp folder with the package's ``edge-sentiment`` on PATH."""
+
+    def __init__(self, cwd: Path, subs: dict[str, str]) -> None:
+        self.cwd, self.subs, self.procs = cwd, subs, []  # type: list[subprocess.Popen[bytes]]
+        self.env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+        self.outputs: list[str] = []
+
+    def run(self, cmd: str) -> None:
+        for old, new in self.subs.items():
+            cmd = cmd.replace(old, new)
+        cmd = cmd.removesuffix(" &").removesuffix("&").strip()
+        if cmd.startswith(LONG):
+            self.procs.append(subprocess.Popen(f"exec {cmd}", shell=True, cwd=self.cwd,
+                                               env=self.env, stdout=subprocess.DEVNULL,
+                                               stderr=subprocess.PIPE))
+            return
+        done = subprocess.run(cmd, shell=True, cwd=self.cwd, env=self.env, capture_output=True,
+                              text=True, timeout=300, check=False)
+        assert done.returncode == 0, f"{cmd}\n{done.stdout}{done.stderr}"
+        self.outputs.append(done.stdout)
+
+    def close(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+            proc.wait(20)
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    b = make_broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def session(tmp_path: Path) -> Iterator[Session]:
+    s = Session(tmp_path, {})
+    yield s
+    s.close()
+
+
+def _version(state: Path, want: str, timeout: float = 90) -> str:
+    manifest = state / "current" / "manifest.json"
+    deadline, seen = time.time() + timeout, ""
+    while time.time() < deadline:
+        if manifest.is_file():
+            seen = json.loads(manifest.read_text())["version"]
+            if seen == want:
+                break
+        time.sleep(0.5)
+    return seen
+
+
+@pytest.mark.slow
+def test_readme_fleet_example_installs_the_update(broker: Broker, session: Session) -> None:
+    port = free_port()
+    session.subs = {"mqtt://host:1883": broker.url, "BUNDLE": str(BUNDLE),
+                    "STATE": str(session.cwd / "state"), "--port 9108": f"--port {port}"}
+    for cmd in commands(ROOT / "README.md", "Fleet agent and signed updates"):
+        session.run(cmd)
+    assert _version(session.cwd / "state", "2.0.1") == "2.0.1"
+    # the exporter started after the update events went by; status (retained) is there
+    body = wait_http(f"http://127.0.0.1:{port}/metrics").decode()
+    deadline = time.time() + 30
+    while 'model_version="2.0.1"' not in body and time.time() < deadline:
+        time.sleep(0.5)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    assert 'edge_fleet_device_online{device="pi-042"} 1.0' in body
+    assert 'model_version="2.0.1"' in body
+
+
+@pytest.mark.slow
+def test_agent_guide_quick_start_installs_the_update(broker: Broker, session: Session) -> None:
+    session.subs = {"mqtt://broker:1883": broker.url,
+                    "edge_sentiment/default_bundle": str(BUNDLE),
+                    "/var/lib/edge-sentiment": str(session.cwd / "state")}
+    for cmd in commands(ROOT / "docs" / "agent.md", "Quick start (no config file)"):
+        session.run(cmd)
+    assert _version(session.cwd / "state", "2.0.1") == "2.0.1"
+    session.run(f"edge-sentiment fleet status --broker {broker.url} --json")
+    assert '"pi-042"' in session.outputs[-1]
+
+
+def test_readme_quickstart_and_suite_blocks(session: Session) -> None:
+    assert commands(ROOT / "README.md", "Quickstart") == [
+        'edge-sentiment classify "The battery died after two days"']
+    session.run(commands(ROOT / "README.md", "Quickstart")[0])
+    assert session.outputs[-1].split("\t")[0] == "negative"
+    for cmd in commands(ROOT / "README.md", "Behavioural suite"):
+        session.run(cmd)
+    assert json.loads(session.outputs[-1])["tests"]
+
+
+def test_readme_rest_api_block(session: Session) -> None:
+    if shutil.which("curl") is None:
+        pytest.fail("curl is not installed (apt-get install -y curl)")
+    port = free_port()
+    session.subs = {"8080": str(port)}
+    for cmd in commands(ROOT / "README.md", "REST API"):
+        session.run(cmd)
+    assert json.loads(session.outputs[-1])["prediction"]["label"] == "positive"
