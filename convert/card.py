@@ -117,8 +117,9 @@ def card(ctx: dict[str, Any]) -> str:
              "", *scores_table(evals), "",
              "Per-class precision / recall / F1 are in `evaluation.json`.", "",
              "## Behaviour (`edge-sentiment check`)", "",
-             "Failure rate per test (percent; lower is better). `edge-sentiment check --json` "
-             "gives the same figures; the cases are in `behaviour.json`.", "",
+             "Failure rate per test (percent; lower is better). `edge-sentiment check --seed "
+             f"{_suite_seed(ctx)} --json` gives the same figures (another seed samples other "
+             "cases); the cases are in `behaviour.json`.", "",
              *behaviour_table(ctx.get("behaviour") or {}), "",
              "## Calibration", "", *_calibration(ctx), "",
              "## Size", "", *[f"- {k}: {v / 1e6:.2f} MB" for k, v in ctx["sizes"].items()], "",
@@ -221,3 +222,9 @@ def targets(ctx: dict[str, Any]) -> list[tuple[str, bool]]:
                     f"{t['max_build_minutes']:.0f}",
                     round(ctx["build_minutes"]) <= t["max_build_minutes"]))
     return out
+
+
+def _suite_seed(ctx: dict[str, Any]) -> int:
+    """The case-sampling seed the build's suite ran with (the config's ``seed``)."""
+    runs = list((ctx.get("behaviour") or {}).values())
+    return int(runs[0].get("seed", 0)) if runs else 0

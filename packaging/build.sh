@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Build the one-file edge-sentiment binary in a fresh virtualenv; print its path and size.
+# Build the edge-sentiment binaries in a fresh virtualenv; print their paths and sizes.
 #   packaging/build.sh [OUT_DIR]      (default: dist/)
+# OUT_DIR/edge-sentiment: the one-file build (copy one file anywhere).
+# OUT_DIR/edge-sentiment-linux-ARCH.tar.gz: the one-folder build with its launcher, the device
+# install that install.sh unpacks (no unpacking into a temp dir on every start).
 # The binary runs on any Linux with a glibc at least as new as this build machine's.
 set -euo pipefail
 
@@ -29,11 +32,21 @@ fi
     edge-sentiment.spec >&2)
 
 binary="$out/edge-sentiment"
+# the one-folder build: edge-sentiment/{edge-sentiment (launcher), lib/ (PyInstaller onedir)}
+pack="$work/pack/edge-sentiment"
+mkdir -p "$pack"
+cp -a "$out/edge-sentiment-onedir" "$pack/lib"
+install -m 0755 "$here/launcher.sh" "$pack/edge-sentiment"
+tarball="$out/edge-sentiment-linux-$(uname -m).tar.gz"
+tar -C "$work/pack" -czf "$tarball" edge-sentiment
+rm -rf "$out/edge-sentiment-onedir"
 # check the glibc symbol versions the binary and its bundled libraries ask for
 needed="$(objdump -T "$binary" 2>/dev/null | grep -o 'GLIBC_[0-9.]*' | sort -Vu | tail -n 1 || true)"
 echo "binary: $binary" 
 echo "size_bytes: $(stat -c %s "$binary")"
 echo "size_mb: $(( $(stat -c %s "$binary") / 1000000 ))"
+echo "onedir: $tarball"
+echo "onedir_size_bytes: $(stat -c %s "$tarball")"
 echo "glibc_built_with: $glibc"
 echo "glibc_oldest_target: $min_glibc"
 echo "glibc_symbols_of_launcher: ${needed:-unknown}"

@@ -140,7 +140,9 @@ def test_readme_quickstart_and_suite_blocks(session: Session) -> None:
     assert session.outputs[-1].split("\t")[0] == "negative"
     for cmd in commands(ROOT / "README.md", "Behavioural suite"):
         session.run(cmd)
-    assert json.loads(session.outputs[-1])["tests"]
+    cli = {t["name"]: t["failure_rate"] for t in json.loads(session.outputs[-1])["tests"]}
+    card = json.loads((BUNDLE / "behaviour.json").read_text())["student int8 (ONNX)"]["tests"]
+    assert cli == {t["name"]: t["failure_rate"] for t in card}  # the card's table, reproduced
 
 
 def test_readme_rest_api_block(session: Session) -> None:

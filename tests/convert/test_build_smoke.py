@@ -66,9 +66,11 @@ def test_smoke_bundle_is_calibrated_and_checked(smoke_bundle: Path) -> None:
     assert {"negated_negative", "identity_religion", "emoji_known"} <= names
     emoji = next(t for t in behaviour["student int8 (ONNX)"]["tests"] if t["name"] == "emoji_known")
     assert emoji["failures"] == 0  # every common emoji is a token of the smoke vocabulary
+    seed = str(behaviour["student int8 (ONNX)"]["seed"])
+    assert f"edge-sentiment check --seed {seed} --json" in (bundle / "MODEL_CARD.md").read_text()
     done = subprocess.run([sys.executable, "-m", "edge_sentiment", "check", "--bundle", str(bundle),
-                           "--runtime", "onnx", "--json"], capture_output=True, text=True,
-                          check=False)
+                           "--runtime", "onnx", "--json", "--seed", seed], capture_output=True,
+                          text=True, check=False)
     assert done.returncode == 0, done.stderr
     cli = {t["name"]: t["failure_rate"] for t in json.loads(done.stdout)["tests"]}
     built = {t["name"]: t["failure_rate"] for t in behaviour["student int8 (ONNX)"]["tests"]}

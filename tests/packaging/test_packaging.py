@@ -21,7 +21,8 @@ PKG = ROOT / "packaging"
 def test_shellcheck() -> None:
     if shutil.which("shellcheck") is None:
         pytest.fail("shellcheck is not installed: apt-get install -y shellcheck")
-    result = subprocess.run(["shellcheck", str(PKG / "install.sh"), str(PKG / "build.sh")],
+    result = subprocess.run(["shellcheck", str(PKG / "install.sh"), str(PKG / "build.sh"),
+                             str(PKG / "launcher.sh")],
                             capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout
 
@@ -80,6 +81,49 @@ def test_install_is_idempotent_and_uninstalls(tmp_path: Path) -> None:
     assert r.returncode == 0
     assert not (root / "usr/local/bin/edge-sentiment").exists()
     assert not (root / "etc/edge-sentiment").exists()
+
+
+def _fake_dist(tmp: Path, word: str) -> Path:
+    pack = tmp / f"pack-{word}" / "edge-sentiment"
+    (pack / "lib").mkdir(parents=True)
+    (pack / "lib" / "edge-sentiment-bin").write_text(f"#!/bin/sh\necho {word} \"$@\"\n")
+    (pack / "lib" / "edge-sentiment-bin").chmod(0o755)
+    shutil.copy2(PKG / "launcher.sh", pack / "edge-sentiment")
+    tarball = tmp / f"{word}.tar.gz"
+    subprocess.run(["tar", "-C", str(pack.parent), "-czf", str(tarball), "edge-sentiment"],
+                   check=True)
+    return tarball
+
+
+def test_install_onedir_swaps_and_keeps_the_old_on_a_bad_tarball(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    env = {**os.environ, "EDGE_SENTIMENT_ROOT": str(root)}
+
+    def install(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["sh", str(PKG / "install.sh"), *args, "--device-id", "pi-1"],
+                              env=env, capture_output=True, text=True, check=False)
+
+    for word in ("one", "two"):
+        r = install("--dist", str(_fake_dist(tmp_path, word)))
+        assert r.returncode == 0, r.stderr
+    link = root / "usr/local/bin/edge-sentiment"
+    assert os.readlink(link) == "/opt/edge-sentiment/edge-sentiment"
+    launcher = root / "opt/edge-sentiment/edge-sentiment"
+    out = subprocess.run([str(launcher), "classify", "x"], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "two classify x"
+    bad = tmp_path / "bad.tar.gz"
+    bad.write_bytes(b"not a tarball")
+    r = install("--dist", str(bad))
+    assert r.returncode == 2 and "not an edge-sentiment one-folder build" in r.stderr
+    assert subprocess.run([str(launcher)], capture_output=True, text=True).stdout.strip() == "two"
+    assert not (root / "opt/edge-sentiment.new").exists()
+    r = install("--dist", str(tmp_path / "missing.tar.gz"))
+    assert r.returncode == 2 and "not found" in r.stderr
+    r = subprocess.run(["sh", str(PKG / "install.sh"), "--uninstall"], env=env,
+                       capture_output=True, text=True, check=False)
+    assert r.returncode == 0 and not (root / "opt/edge-sentiment").exists()
+    assert not os.path.lexists(link)
 
 
 @pytest.fixture(scope="module")
