@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -127,15 +128,32 @@ def test_install_onedir_swaps_and_keeps_the_old_on_a_bad_tarball(tmp_path: Path)
 
 
 @pytest.fixture(scope="module")
-def binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     r = subprocess.run(["bash", str(PKG / "build.sh"), str(out)], capture_output=True, text=True,
                        check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     assert f"binary: {out}/edge-sentiment" in r.stdout and "glibc_built_with" in r.stdout
-    empty = tmp_path_factory.mktemp("empty")
-    shutil.copy2(out / "edge-sentiment", empty / "edge-sentiment")
-    return empty / "edge-sentiment"
+    assert f"onedir: {out}/edge-sentiment-linux-" in r.stdout
+    return out
+
+
+@pytest.fixture(scope="module", params=["onefile", "onedir"])
+def binary(request: pytest.FixtureRequest, dist: Path,
+           tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The one-file binary copied alone into an empty folder, or the one-folder tarball
+    unpacked there: each must run every subcommand with no Python around."""
+    empty = tmp_path_factory.mktemp(request.param)
+    if request.param == "onefile":
+        shutil.copy2(dist / "edge-sentiment", empty / "edge-sentiment")
+        return empty / "edge-sentiment"
+    tarball = next(dist.glob("edge-sentiment-linux-*.tar.gz"))
+    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(empty)], check=True)
+    return empty / "edge-sentiment" / "edge-sentiment"
+
+
+def _listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
 def _run(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -147,6 +165,7 @@ def _run(binary: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.slow
 def test_binary_subcommands_and_exit_codes(binary: Path) -> None:
+    before = _listing(binary.parent)
     r = _run(binary, "classify", "--json", "The battery died after two days")
     assert r.returncode == 0 and json.loads(r.stdout)["label"] == "negative", r.stderr
     info = json.loads(_run(binary, "info", "--json").stdout)
@@ -158,8 +177,7 @@ def test_binary_subcommands_and_exit_codes(binary: Path) -> None:
     assert _run(binary, "classify", "").returncode == 2
     assert _run(binary, "classify", "--bundle", "/nope", "x").returncode == 3
     assert _run(binary, "bogus").returncode == 2
-    assert sorted(p.name for p in binary.parent.iterdir()) == ["edge-sentiment"], \
-        "the binary writes nothing next to itself"
+    assert _listing(binary.parent) == before, "the binary writes nothing next to itself"
 
 
 @pytest.mark.slow
@@ -206,6 +224,23 @@ def test_binary_agent_publishes_status(binary: Path, tmp_path: Path) -> None:
             proc.kill()
         watcher.close()
         broker.stop()
+
+
+@pytest.mark.slow
+def test_startup_timing_script_reports_every_build(dist: Path, tmp_path: Path) -> None:
+    """The script behind the README's start-up figures runs and reports all three builds (the
+    figures themselves are the report's, never asserted)."""
+    tarball = next(dist.glob("edge-sentiment-linux-*.tar.gz"))
+    subprocess.run(["tar", "-xzf", str(tarball), "-C", str(tmp_path)], check=True)
+    out = tmp_path / "timing.json"
+    r = subprocess.run([sys.executable, str(PKG / "startup_timing.py"), "--onefile",
+                        str(dist / "edge-sentiment"), "--onedir",
+                        str(tmp_path / "edge-sentiment" / "edge-sentiment"), "--runs", "1",
+                        "--out", str(out)], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    assert set(report["kinds"]) == {"venv", "onedir", "onefile"}
+    assert "| onedir |" in r.stdout
 
 
 @pytest.mark.slow

@@ -42,3 +42,8 @@ def test_page_classifies_in_headless_chromium(tmp_path: Path) -> None:
     assert '<b id="label">negative</b>' in dom, dom[-2000:]
     assert f"edge-sentiment-default {default_bundle_version()} on onnx" in dom
     assert shot.is_file() and shot.stat().st_size > 10_000
+    # the live figures are drawn (SVG), not raw Prometheus lines
+    assert 'class="mix" data-label="negative"' in dom, dom[-3000:]
+    assert 'class="series" data-name="p50"' in dom and 'class="series" data-name="p95"' in dom
+    assert 'class="series" data-name="req/s"' in dom
+    assert "edge_sentiment_requests_total" not in dom.split("<script>")[0]
