@@ -153,3 +153,68 @@ def test_readme_rest_api_block(session: Session) -> None:
     for cmd in commands(ROOT / "README.md", "REST API"):
         session.run(cmd)
     assert json.loads(session.outputs[-1])["prediction"]["label"] == "positive"
+
+
+def _exit_table() -> list[tuple[int, str]]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| (\d) \| [^|]+ \|(.*)\|$", text, re.M)
+    return [(int(code), example.strip()) for code, example in rows]
+
+
+def test_readme_exit_code_table_matches_the_cli(session: Session, tmp_path: Path) -> None:
+    table = _exit_table()
+    assert [code for code, _ in table] == list(range(8))
+    for code, example in table:
+        if example.startswith("`edge-sentiment"):
+            cmd = example.strip("`")
+            done = subprocess.run(cmd, shell=True, cwd=tmp_path, env=session.env,
+                                  capture_output=True, text=True, check=False)
+            assert done.returncode == code, f"{cmd}: {done.returncode} {done.stderr}"
+    # 5: a bundle whose golden scores its model does not reproduce
+    bad = tmp_path / "bad"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "tiny_bundle", bad)
+    manifest = json.loads((bad / "manifest.json").read_text())
+    for golden in manifest["golden"]:
+        golden["scores"] = {k: (1.0 if k == "neutral" else 0.0) for k in golden["scores"]}
+        golden["label"] = "neutral"
+    (bad / "manifest.json").write_text(json.dumps(manifest))
+    done = subprocess.run(["edge-sentiment", "classify", "--bundle", str(bad), "x"],
+                          env=session.env, capture_output=True, text=True, check=False)
+    assert done.returncode == 5, done.stderr
+
+
+# Blocks that would build for two hours or change this host are run in substance elsewhere.
+ELSEWHERE = {
+    ("README.md", "Install"): ".ci/run (CI installs the extras with the same pip lines)",
+    ("README.md", "Build your own model"): "tests/convert/test_build_smoke.py (smoke config)",
+    ("README.md", "Binary and service"): "tests/packaging/test_packaging.py (build.sh, install.sh)",
+}
+RUN_HERE = {("README.md", "Quickstart"), ("README.md", "Behavioural suite"),
+            ("README.md", "REST API"), ("README.md", "Fleet agent and signed updates"),
+            ("docs/agent.md", "Quick start (no config file)")}
+
+
+def _bash_sections(doc: str) -> set[tuple[str, str]]:
+    found, section = set(), ""
+    for line in (ROOT / doc).read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") and not line.startswith("#!"):
+            section = line.lstrip("#").strip() if line.startswith(("# ", "## ", "### ")) else section
+        if line.strip() == "```bash":
+            found.add((doc, section))
+    return found
+
+
+def test_every_command_block_is_run_somewhere() -> None:
+    blocks = _bash_sections("README.md") | _bash_sections("docs/agent.md")
+    assert blocks <= RUN_HERE | set(ELSEWHERE), f"blocks no test runs: {blocks - RUN_HERE - set(ELSEWHERE)}"
+    for where in ELSEWHERE.values():
+        assert (ROOT / where.split()[0]).exists(), where
+
+
+def test_readme_library_block_runs() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = text.split("## Library", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    done = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True,
+                          check=False, cwd="/")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0].startswith("negative")
