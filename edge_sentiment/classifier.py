@@ -129,17 +129,41 @@ def _predict_rows(encoder: TextEncoder, backend: backends.Backend, manifest: Man
 
 
 def self_test(bundle: Bundle, encoder: TextEncoder, backend: backends.Backend) -> None:
-    """Warm up, then reproduce the golden examples or raise SelfTestError."""
+    """Warm up, reproduce the golden examples one by one, then check the model's raw output on
+    the goldens as one batch (shape, label width, finite, same answers); else SelfTestError."""
     manifest = bundle.manifest
     predict_probs(encoder, backend, ["warm up"])
+    singles = []
     for gold in manifest.golden:  # one text per call, as the build scored them
         pred = _predict(encoder, backend, manifest, [gold.text])[0][0]
+        if not all(math.isfinite(v) for v in pred.scores.values()):
+            raise SelfTestError("model output holds NaN or infinite scores")
+        singles.append(pred)
         drift = max(abs(pred.scores[k] - v) for k, v in gold.scores.items() if k in pred.scores)
         if pred.label != gold.label or drift > manifest.golden_tolerance:
             raise SelfTestError(
                 f"golden self-test failed on {gold.text[:40]!r}: expected {gold.label} "
                 f"got {pred.label} (max score error {drift:.3f}, tolerance "
                 f"{manifest.golden_tolerance})")
+    _check_batch(encoder, backend, manifest, singles)
+
+
+def _check_batch(encoder: TextEncoder, backend: backends.Backend, manifest: Manifest,
+                 singles: list[Prediction]) -> None:
+    texts = [g.text for g in manifest.golden]
+    logits, _ = _logits(encoder, backend, texts, manifest.calibration)
+    want = (len(texts), len(manifest.labels))
+    if getattr(logits, "shape", None) != want:
+        raise SelfTestError(f"model output has shape {getattr(logits, 'shape', None)} for "
+                            f"{len(texts)} texts; the manifest's {len(manifest.labels)} labels "
+                            f"need {want}")
+    if not np.all(np.isfinite(logits)):
+        raise SelfTestError("model output holds NaN or infinite scores")
+    for single, row in zip(singles, _softmax_rows(logits)):
+        drift = max(abs(single.scores[k] - v) for k, v in zip(manifest.labels, row))
+        if drift > manifest.golden_tolerance:
+            raise SelfTestError(f"batched and single scores differ by {drift:.3f} on "
+                                f"{single.label} golden (tolerance {manifest.golden_tolerance})")
 
 
 def _try_candidates(bundle: Bundle, encoder: TextEncoder, plan: Plan,

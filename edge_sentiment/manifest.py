@@ -171,6 +171,8 @@ class Manifest:
                   "fixed length must be >= max_seq_length")
         for i, gold in enumerate(self.golden):
             _need(gold.label in self.labels, f"golden[{i}].label", f"{gold.label!r} not in labels")
+        _need(len({g.label for g in self.golden}) >= 2, "golden",
+              "must hold examples of at least two labels (the load self-test)")
         _need(0 < self.golden_tolerance <= 1, "golden_tolerance", "must be in (0, 1]")
         if self.model_card is not None:
             check_member_path(self.model_card, "model_card")
