@@ -18,6 +18,7 @@ from .manifest import Manifest
 
 # A wordpiece consumes at least one character, so this many characters per token
 # is enough to fill the window except for pathological inputs (handled below).
+_MAX_GROWTH = 16  # the widest cut: 16 x the first one
 _CHARS_PER_TOKEN = 24
 
 
@@ -79,8 +80,8 @@ class TextEncoder:
     def max_length(self) -> int:
         return self._max
 
-    def _clip(self, text: str) -> str:
-        budget = self._max * _CHARS_PER_TOKEN
+    def _clip(self, text: str, factor: int = 1) -> str:
+        budget = self._max * _CHARS_PER_TOKEN * factor
         if len(text) <= 2 * budget:
             return text
         if self._policy == "head_tail":
@@ -93,9 +94,15 @@ class TextEncoder:
         bodies = [list(e.ids) for e in encs]
         room = self._max - 2
         for i, body in enumerate(bodies):
-            if len(body) < room and clipped[i] is not texts[i]:
-                # Pathological text (very long "words"): encode it whole.
-                bodies[i] = list(self._tok.encode(texts[i], add_special_tokens=False).ids)
+            factor = 1
+            while len(body) < room and clipped[i] is not texts[i] and factor < _MAX_GROWTH:
+                # Very long "words" gave too few tokens: a wider cut, never the whole text, so a
+                # megabyte without spaces costs milliseconds (a word past the tokenizer's
+                # longest is one [UNK] however long it is).
+                factor *= 4
+                clipped[i] = self._clip(texts[i], factor)
+                body = list(self._tok.encode(clipped[i], add_special_tokens=False).ids)
+            bodies[i] = body
         return bodies
 
     def _truncate(self, body: list[int]) -> list[int]:

@@ -63,3 +63,29 @@ def test_bad_text_raises_input_error(bad: object, msg: str) -> None:
 
 def test_utf8_bytes_are_accepted() -> None:
     assert check_text("héllo".encode()) == "héllo"
+
+
+class _Counting:
+    """The real tokenizer, recording how many characters each call hands it."""
+
+    def __init__(self, tok: object) -> None:
+        self.tok, self.chars = tok, 0
+
+    def encode(self, text: str, **kw: object) -> object:
+        self.chars = max(self.chars, len(text))
+        return self.tok.encode(text, **kw)  # type: ignore[attr-defined]
+
+    def encode_batch(self, texts: list[str], **kw: object) -> object:
+        self.chars = max([self.chars, *map(len, texts)])
+        return self.tok.encode_batch(texts, **kw)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("text", ["a" * 2_000_000, "x" * 500_000 + " good " + "y" * 500_000,
+                                  "好" * 3_000_000], ids=["one-word", "two-words", "cjk"])
+def test_a_huge_text_is_cut_before_tokenizing(encoder: TextEncoder, text: str) -> None:
+    counting = _Counting(encoder._tok)
+    encoder._tok = counting  # type: ignore[assignment]
+    row = encoder.rows([text])[0]
+    assert 3 <= len(row) <= encoder.max_length
+    # at most the widest cut (16 x max_length x 24 characters, head and tail), never the text
+    assert counting.chars <= 2 * 16 * encoder.max_length * 24 + 1 < len(text)
