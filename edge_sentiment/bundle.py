@@ -12,8 +12,10 @@ import io
 import json
 import logging
 import os
+import shutil
 import tarfile
 import tempfile
+import weakref
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -25,6 +27,20 @@ log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "manifest.json"
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """What a bundle archive may unpack to; checked from the headers before any byte is
+    written. The defaults are a hundred times a real bundle (12 MB in 8 files)."""
+
+    max_members: int = 256
+    max_member_bytes: int = MAX_MEMBER_BYTES
+    max_total_bytes: int = 1024 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if min(self.max_members, self.max_member_bytes, self.max_total_bytes) < 1:
+            raise ValueError("archive limits must be positive")
 
 
 def default_bundle_path() -> Path:
@@ -46,6 +62,14 @@ class Bundle:
 
     root: Path
     manifest: Manifest
+    temp_dir: Path | None = None  # where a .tar was unpacked (the root or its parent)
+
+    def release(self) -> None:
+        """Remove the temporary folder of a bundle opened from a ``.tar`` (a no-op for a
+        folder). The classifier calls it once its backend holds the model (ONNX Runtime reads
+        the file in; LiteRT maps it, which outlives the unlink)."""
+        if self.temp_dir is not None:
+            shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def path_of(self, member: str) -> Path:
         """Resolve a member inside the bundle; refuse anything that leaves it."""
@@ -113,31 +137,46 @@ def open_bundle(path: str | os.PathLike[str] | None = None) -> Bundle:
     root = default_bundle_path() if path is None else Path(path)
     if not root.exists():
         raise BundleError(f"{root}: bundle not found")
-    if root.is_file():
-        root = extract_tar(root, Path(tempfile.mkdtemp(prefix="edge-sentiment-bundle-")))
-    bundle = Bundle(root=root, manifest=read_manifest(root))
+    if not root.is_file():
+        bundle = Bundle(root=root, manifest=read_manifest(root))
+    else:
+        tmp = Path(tempfile.mkdtemp(prefix="edge-sentiment-bundle-"))
+        try:
+            unpacked = extract_tar(root, tmp)
+            bundle = Bundle(root=unpacked, manifest=read_manifest(unpacked), temp_dir=tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)  # a refused archive leaves nothing behind
+            raise
+        weakref.finalize(bundle, shutil.rmtree, tmp, True)  # whoever forgets release()
     log.debug("opened bundle %s %s at %s", bundle.manifest.name, bundle.manifest.version, root)
     return bundle
 
 
-def check_tar_member(member: tarfile.TarInfo) -> None:
+def check_tar_member(member: tarfile.TarInfo, max_bytes: int = MAX_MEMBER_BYTES) -> None:
     """Refuse links, devices, absolute paths, ``..`` and oversized members."""
     check_member_path(member.name, f"archive member {member.name!r}")
     if member.issym() or member.islnk():
         raise UnsafePathError(f"archive member {member.name!r}: links are not allowed")
     if not (member.isfile() or member.isdir()):
         raise UnsafePathError(f"archive member {member.name!r}: only files and folders allowed")
-    if member.size > MAX_MEMBER_BYTES:
+    if member.size > max_bytes:
         raise UnsafePathError(f"archive member {member.name!r}: {member.size} bytes is too large")
 
 
-def extract_tar(archive: Path, dest: Path) -> Path:
-    """Check every member, then unpack into ``dest``; return the bundle root."""
+def extract_tar(archive: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits()) -> Path:
+    """Check every member and the totals, then unpack into ``dest``; return the bundle root."""
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
-                check_tar_member(member)
+            members = []
+            for member in tar:  # headers one by one: a million-member archive stops early
+                members.append(member)
+                if len(members) > limits.max_members:
+                    raise UnsafePathError(f"{archive}: more than {limits.max_members} members")
+                check_tar_member(member, limits.max_member_bytes)
+            total = sum(m.size for m in members)
+            if total > limits.max_total_bytes:
+                raise UnsafePathError(f"{archive}: unpacks to {total} bytes, over the limit of "
+                                      f"{limits.max_total_bytes}")
             tar.extractall(dest, members=members, filter="data")
     except tarfile.TarError as exc:
         raise BundleError(f"{archive}: not a readable tar archive: {exc}") from exc

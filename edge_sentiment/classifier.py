@@ -283,10 +283,13 @@ def build_engine(bundle: str | os.PathLike[str] | None, runtime: str, profile: s
     t0 = time.perf_counter()
     runtime, profile = resolve_request(runtime, profile, threads)
     opened = open_bundle(bundle)
-    encoder = TextEncoder(opened.tokenizer_path(), opened.manifest)
-    facts = detect(sysroot)
-    prof, plan = plan_for(facts, opened, runtime, profile, threads, provider)
-    backend, cand, rejected = _try_candidates(opened, encoder, plan, prof)
+    try:
+        encoder = TextEncoder(opened.tokenizer_path(), opened.manifest)
+        facts = detect(sysroot)
+        prof, plan = plan_for(facts, opened, runtime, profile, threads, provider)
+        backend, cand, rejected = _try_candidates(opened, encoder, plan, prof)
+    finally:
+        opened.release()  # a .tar's temporary folder: the backend holds the model now
     info = ClassifierInfo(
         backend=cand.backend, provider=cand.provider, threads=cand.threads,
         precision=cand.artifact.precision, artifact=cand.artifact.file, profile=prof.name,

@@ -123,3 +123,64 @@ def test_no_runnable_artifact_lists_both_sides(bundle_copy) -> None:  # type: ig
                                                      if a["runtime"] == "tflite"]))
     with pytest.raises(Exception, match=r"bundle has \[tflite/fp32\].*machine can run"):
         SentimentClassifier.load(root, runtime="onnx")
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+def test_a_tar_bundle_leaves_no_temp_folder(tiny_bundle: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch, runtime: str) -> None:
+    import tempfile
+
+    archive = pack_bundle(tiny_bundle, tmp_path / "b.tar")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    clf = SentimentClassifier.load(archive, runtime=runtime)
+    assert clf.classify("works well").label in ("negative", "neutral", "positive")
+    assert list(scratch.iterdir()) == []  # removed once the backend held the model
+    assert clf.classify(["still", "works"])[1].label  # and it keeps working
+
+
+def test_a_refused_tar_leaves_no_temp_folder(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    archive = tmp_path / "evil.tar"
+    with tarfile.open(archive, "w") as tar:
+        data = b"{}"
+        info = tarfile.TarInfo("manifest.json")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("model.onnx")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tar.addfile(link)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(UnsafePathError):
+        open_bundle(archive)
+    assert list(scratch.iterdir()) == []
+
+
+def _tar_of(path: Path, files: dict[str, int]) -> Path:
+    with tarfile.open(path, "w") as tar:
+        for name, size in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = size
+            tar.addfile(info, io.BytesIO(b"\0" * size))
+    return path
+
+
+def test_archive_limits_refuse_member_count_and_total_before_unpacking(tmp_path: Path) -> None:
+    from edge_sentiment.bundle import ArchiveLimits
+
+    many = _tar_of(tmp_path / "many.tar", {f"f{i}": 1 for i in range(300)})
+    with pytest.raises(UnsafePathError, match="more than 256 members"):
+        extract_tar(many, tmp_path / "a")
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
+    big = _tar_of(tmp_path / "big.tar", {"a": 600, "b": 600})
+    with pytest.raises(UnsafePathError, match="unpacks to 1200 bytes"):
+        extract_tar(big, tmp_path / "b", ArchiveLimits(max_total_bytes=1000))
+    with pytest.raises(UnsafePathError, match="too large"):
+        extract_tar(big, tmp_path / "c", ArchiveLimits(max_member_bytes=500))
+    with pytest.raises(ValueError):
+        ArchiveLimits(max_members=0)
