@@ -171,8 +171,6 @@ class Manifest:
                   "fixed length must be >= max_seq_length")
         for i, gold in enumerate(self.golden):
             _need(gold.label in self.labels, f"golden[{i}].label", f"{gold.label!r} not in labels")
-        _need(len({g.label for g in self.golden}) >= 2, "golden",
-              "must hold examples of at least two labels (the load self-test)")
         _need(0 < self.golden_tolerance <= 1, "golden_tolerance", "must be in (0, 1]")
         if self.model_card is not None:
             check_member_path(self.model_card, "model_card")
@@ -260,6 +258,9 @@ def parse_manifest(data: Any) -> Manifest:
     tokenizer = TokenizerSpec(**{k: _get(tok, k, str, "tokenizer.") for k in tok})
     artifacts = tuple(_artifact(a, i) for i, a in enumerate(_get(data, "artifacts", list, "")))
     golden = tuple(_golden(g, i) for i, g in enumerate(data.get("golden", [])))
+    if len({g.label for g in golden}) < 2:  # a bundle on disk must be self-testable
+        raise ManifestError("golden: must hold examples of at least two labels (the load "
+                            "self-test)")
     card = data.get("model_card")
     return Manifest(
         name=_get(data, "name", str, ""),
