@@ -174,9 +174,10 @@ def test_readme_exit_code_table_matches_the_cli(session: Session, tmp_path: Path
     bad = tmp_path / "bad"
     shutil.copytree(ROOT / "tests" / "fixtures" / "tiny_bundle", bad)
     manifest = json.loads((bad / "manifest.json").read_text())
-    for golden in manifest["golden"]:
-        golden["scores"] = {k: (1.0 if k == "neutral" else 0.0) for k in golden["scores"]}
-        golden["label"] = "neutral"
+    turn = dict(zip(manifest["labels"], manifest["labels"][1:] + manifest["labels"][:1]))
+    for golden in manifest["golden"]:  # every golden claims the next label: all wrong
+        golden["label"] = turn[golden["label"]]
+        golden["scores"] = {k: (1.0 if k == golden["label"] else 0.0) for k in golden["scores"]}
     (bad / "manifest.json").write_text(json.dumps(manifest))
     done = subprocess.run(["edge-sentiment", "classify", "--bundle", str(bad), "x"],
                           env=session.env, capture_output=True, text=True, check=False)
