@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from .bundle import MANIFEST_FILE, default_bundle_path, extract_tar, open_bundle, sha256_file
+from .bundle import MANIFEST_FILE, ArchiveLimits, default_bundle_path, extract_tar, open_bundle, sha256_file
 from .classifier import SentimentClassifier
 from .errors import EdgeSentimentError, ManifestError, SelfTestError, UpdateError
 from .manifest import semver_key
@@ -123,14 +123,14 @@ class SlotStore:
 
     # -- install ----------------------------------------------------------
     def unpack(self, archive: Path, expect_name: str, expect_version: str,
-               expect_manifest_sha: str) -> Path:
+               expect_manifest_sha: str, limits: ArchiveLimits | None = None) -> Path:
         """Unpack into the idle slot and check the inner manifest against the signed one."""
         slot = self.idle_slot()
         if slot.exists():
             shutil.rmtree(slot)
         with tempfile.TemporaryDirectory(dir=self.root) as tmp:
             try:
-                root = extract_tar(archive, Path(tmp) / "unpacked")
+                root = extract_tar(archive, Path(tmp) / "unpacked", limits or ArchiveLimits())
             except EdgeSentimentError as exc:
                 raise UpdateError("unsafe_archive", str(exc)) from exc
             inner = root / MANIFEST_FILE

@@ -41,6 +41,8 @@ class AgentConfig(BaseModel):
     reconnect_max_s: float = Field(60.0, gt=0)
     queue_max_messages: int = Field(100_000, ge=10)
     max_bundle_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    max_unpacked_bytes: int = Field(1024 * 1024 * 1024, ge=1024)  # a release's archive, unpacked
+    max_archive_members: int = Field(256, ge=2)
     bundle: Path | None = None
     runtime: Literal["auto", "onnx", "tflite"] = "auto"
     profile: str = "auto"

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import __version__
+from ..bundle import MAX_MEMBER_BYTES, ArchiveLimits
 from ..classifier import SentimentClassifier
 from ..errors import UpdateError
 from ..release import (
@@ -233,7 +234,12 @@ class Updater:
             return self._reject("bundle_hash_mismatch", "bundle sha256 does not match the manifest")
         self.report("verified", {"version": rel.version})
         try:
-            slot = self.slots.unpack(part, rel.name, rel.version, rel.bundle_manifest_sha256)
+            limits = ArchiveLimits(max_members=self.cfg.max_archive_members,
+                                   max_member_bytes=min(MAX_MEMBER_BYTES,
+                                                        self.cfg.max_unpacked_bytes),
+                                   max_total_bytes=self.cfg.max_unpacked_bytes)
+            slot = self.slots.unpack(part, rel.name, rel.version, rel.bundle_manifest_sha256,
+                                     limits)
         except UpdateError as exc:  # the signed bundle itself is bad: final
             return self._reject(exc.reason, exc.detail, final=exc.reason not in TRANSIENT)
         except OSError as exc:  # a full disk while unpacking: try again when it comes again

@@ -177,6 +177,20 @@ def test_oversized_release(broker: Broker, watcher: Watcher, run_agent,  # type:
     assert watcher.wait_for(update_event("dev4", "rejected"))["reason"] == "too_large"
 
 
+@pytest.mark.parametrize("limit", [{"max_archive_members": 3}, {"max_unpacked_bytes": 50_000}])
+def test_a_signed_release_over_the_unpack_limits_is_refused(  # type: ignore[no-untyped-def]
+        limit: dict[str, int], broker: Broker, watcher: Watcher, run_agent,
+        keys: dict[str, Path], tmp_path: Path) -> None:
+    """The tiny bundle holds 5+ files and about 200 kB: a validly signed release that would
+    unpack past the agent's configured limits is refused before a byte is written."""
+    device = f"lim{len(limit)}{next(iter(limit))[4]}"
+    run_agent(device, "c", keys["trust"], **limit)
+    _publish(broker, _sign(keys, tmp_path, "c"))
+    event = watcher.wait_for(update_event(device, "rejected"))
+    assert event["reason"] == "unsafe_archive", event
+    assert any(word in event["detail"] for word in ("members", "unpacks to", "too large"))
+
+
 @pytest.mark.parametrize("kind", ["flip", "truncate", "foreign", "stray"])
 def test_bad_chunks_are_ignored_and_the_signed_ones_still_install(  # type: ignore[no-untyped-def]
         kind: str, broker: Broker, watcher: Watcher, run_agent, keys: dict[str, Path],
