@@ -153,8 +153,8 @@ def _check_batch(encoder: TextEncoder, backend: backends.Backend, manifest: Mani
     texts = [g.text for g in manifest.golden]
     logits, _ = _logits(encoder, backend, texts, manifest.calibration)
     want = (len(texts), len(manifest.labels))
-    if getattr(logits, "shape", None) != want:
-        raise SelfTestError(f"model output has shape {getattr(logits, 'shape', None)} for "
+    if np.shape(logits) != want:
+        raise SelfTestError(f"model output has shape {np.shape(logits)} for "
                             f"{len(texts)} texts; the manifest's {len(manifest.labels)} labels "
                             f"need {want}")
     if not np.all(np.isfinite(logits)):

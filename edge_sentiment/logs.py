@@ -62,6 +62,12 @@ def configure(fmt: str = "text", level: str | None = None, debug: bool = False) 
     ready_log.setLevel(logging.INFO)
 
 
+def model_fields(info: Any) -> dict[str, str]:
+    """``model`` and ``backend`` of a ``ClassifierInfo``, as the ready lines name them."""
+    return {"model": f"{info.bundle['name']} {info.bundle['version']}",
+            "backend": f"{info.backend}/{info.provider}"}
+
+
 def ready(line: str, **fields: str) -> None:
     """The one start-up line: plain text on stderr, or a JSON record with ``event: ready``."""
     if _format == "json":

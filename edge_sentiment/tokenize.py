@@ -18,8 +18,8 @@ from .manifest import Manifest
 
 # A wordpiece consumes at least one character, so this many characters per token
 # is enough to fill the window except for pathological inputs (handled below).
-_MAX_GROWTH = 16  # the widest cut: 16 x the first one
 _CHARS_PER_TOKEN = 24
+_MAX_GROWTH = 16  # the widest cut: 16 x the first one
 
 
 def check_text(text: object) -> str:

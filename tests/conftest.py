@@ -1,14 +1,18 @@
-"""Shared fixtures: the committed tiny bundle (real ONNX and TFLite files) and copies of it."""
+"""Shared fixtures: the committed tiny bundle (real ONNX and TFLite files), copies of it, and a
+real Mosquitto per test (``broker``)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.edge_sentiment.agent.conftest import Broker
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "tiny_bundle"
@@ -33,3 +37,14 @@ def bundle_copy(tmp_path: Path) -> Callable[..., Path]:
             path.write_text(json.dumps(data))
         return dest
     return make
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A Mosquitto on a free port with its own config, stopped after the test."""
+    from tests.edge_sentiment.agent.conftest import make_broker
+
+    b = make_broker(tmp_path)
+    b.start()
+    yield b
+    b.stop()

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.edge_sentiment.agent.conftest import Broker, make_broker
+from tests.edge_sentiment.agent.conftest import Broker
 from tests.helpers import free_port, wait_http
 
 ROOT = Path(__file__).parents[1]
@@ -74,14 +74,6 @@ class Session:
         for proc in self.procs:
             proc.terminate()
             proc.wait(20)
-
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = make_broker(tmp_path)
-    b.start()
-    yield b
-    b.stop()
 
 
 @pytest.fixture

@@ -47,13 +47,11 @@ def run(args: argparse.Namespace) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())
     agent.start()
-    info = clf.info
     broker = redact_url(cfg.broker)
-    model = f"{info.bundle['name']} {info.bundle['version']}"
-    backend = f"{info.backend}/{info.provider}"
+    fields = logs.model_fields(clf.info)
     logs.ready(f"edge-sentiment agent: ready, broker {broker}, device {cfg.device_id}, "
-               f"model {model} on {backend}", broker=broker, device=cfg.device_id, model=model,
-               backend=backend)
+               f"model {fields['model']} on {fields['backend']}", broker=broker,
+               device=cfg.device_id, **fields)
     _wait(done, args.run_for)
     log.info("agent %s stopping", cfg.device_id)
     agent.stop()

@@ -58,7 +58,6 @@ class FleetState:
                 akey = (device, str(body.get("alert")))
                 self.alerts[akey] = self.alerts.get(akey, 0) + 1
 
-
     def _count(self, device: str, body: dict[str, Any]) -> None:
         """Add a window's count to the device's running total, once per ``seq`` (a redelivered
         QoS 1 message or a replayed outbox row is not counted twice)."""

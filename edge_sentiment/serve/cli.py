@@ -105,17 +105,15 @@ def run(args: argparse.Namespace) -> int:
                          daemon=True).start()
     app = create_app(clf, token, Limits(args.max_batch, args.max_chars, args.dynamic_batching,
                                         args.public_docs, float(args.body_timeout)))
-    info = clf.info
     url = f"http://{args.host}:{args.port}"
-    model = f"{info.bundle['name']} {info.bundle['version']}"
-    backend = f"{info.backend}/{info.provider}"
-    ready = f"edge-sentiment serve: ready on {url} model {model} on {backend}"
+    fields = logs.model_fields(clf.info)
+    ready = f"edge-sentiment serve: ready on {url} model {fields['model']} on {fields['backend']}"
 
     class Server(uvicorn.Server):
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)
             if self.started:
-                logs.ready(ready, url=url, model=model, backend=backend)
+                logs.ready(ready, url=url, **fields)
 
     # uvicorn's own limits: idle keep-alive 5 s, request heads of at most 16 kB (h11), at most
     # --max-connections connections; the head deadline is ours (protocol.py).

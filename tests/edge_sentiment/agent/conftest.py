@@ -69,14 +69,6 @@ def make_broker(tmp: Path, extra: str = "", listener: str = "") -> Broker:
     return Broker(port, conf)
 
 
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    b = make_broker(tmp_path)
-    b.start()
-    yield b
-    b.stop()
-
-
 class Watcher:
     """Subscribes to everything under the prefix and keeps what arrives."""
 
