@@ -62,11 +62,14 @@ class Build:
         self.cal: dict[str, Calibration] = {}  # set once the calibrate stage has run
 
     # -- plumbing ---------------------------------------------------------
-    def stage(self, name: str, fn: Callable[[], Any]) -> Any:
+    def stage(self, name: str, fn: Callable[[], Any], chosen: str | None = None) -> Any:
         """Run ``fn`` as stage ``name``, or return its saved result when the stage already ran
-        with the same config inputs (``stages.stage_inputs``); changed inputs rerun it."""
+        with the same config inputs (``stages.stage_inputs``) and, for the stages after the
+        choice, the same ``chosen`` student; changed inputs rerun it."""
         marker = self.stages / f"{name}.json"
         inputs = stage_inputs(self.cfg, name)
+        if chosen is not None:  # a rerun may choose another student: its stages are not ours
+            inputs = {**inputs, "chosen_student": chosen}
         if marker.is_file():
             saved = json.loads(marker.read_text())
             diff = changed_since(saved, inputs)
@@ -351,13 +354,14 @@ class Build:
         best, gap_sources = choose_student(pareto, teacher_dev, max_onnx_mb=self.cfg.max_onnx_mb,
                                            max_dev_gap=self.cfg.max_dev_gap,
                                            gap_sources=self.cfg.gap_sources)
-        fitted = self.stage("calibrate", lambda: self.calibrate(best["name"]))
-        self.apply_calibration(best["name"], fitted)
-        tfl = self.stage("tflite", lambda: self.tflite(best["name"]))
-        evals = self.stage("evaluate", lambda: self.evaluate(best["name"]))
-        arts = self.artifacts(best["name"])
-        behaviour = self.stage("behaviour", lambda: finish.behaviour(arts, self.cfg.seed))
-        spd = self.stage("speed", lambda: finish.speed(self, arts))
+        chosen = best["name"]
+        fitted = self.stage("calibrate", lambda: self.calibrate(chosen), chosen)
+        self.apply_calibration(chosen, fitted)
+        tfl = self.stage("tflite", lambda: self.tflite(chosen), chosen)
+        evals = self.stage("evaluate", lambda: self.evaluate(chosen), chosen)
+        arts = self.artifacts(chosen)
+        behaviour = self.stage("behaviour", lambda: finish.behaviour(arts, self.cfg.seed), chosen)
+        spd = self.stage("speed", lambda: finish.speed(self, arts), chosen)
         ctx = {**finish.context(self, best, pareto, evals, spd["samples"], t0),
                "teacher_dev": teacher_dev, "speed_real": (spd["where"], spd["real"]),
                "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": gap_sources,
