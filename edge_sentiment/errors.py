@@ -7,6 +7,8 @@ tell a bad bundle from a missing runtime without parsing messages.
 
 from __future__ import annotations
 
+from enum import StrEnum
+
 
 class EdgeSentimentError(Exception):
     """Base of every error raised on purpose by edge-sentiment."""
@@ -66,13 +68,56 @@ class ProfileError(EdgeSentimentError):
     exit_code = 6
 
 
+class UpdateReason(StrEnum):
+    """Why an update step was refused or undone; the agent reports the value as ``reason``."""
+
+    MALFORMED = "malformed"  # not a strict JSON document of the expected shape
+    BAD_KEY = "bad_key"  # a key file that is not base64 of 32 bytes
+    NO_TRUST = "no_trust"  # no trust file configured
+    BAD_TRUST = "bad_trust"  # the trust file is unreadable or malformed
+    UNKNOWN_KEY = "unknown_key"  # signed only by keys the device does not trust (yet)
+    BELOW_THRESHOLD = "below_threshold"  # too few valid trusted signatures
+    BAD_SIGNATURE = "bad_signature"  # a trusted key's signature does not verify
+    TRUST_ROLLBACK = "trust_rollback"  # a trust document not newer than the current one
+    WRONG_CHANNEL = "wrong_channel"
+    EXPIRED = "expired"
+    NOT_NEWER = "not_newer"  # anti-rollback: not above the highest version ever installed
+    TOO_LARGE = "too_large"  # over max_bundle_bytes
+    INCOMPATIBLE_TARGET = "incompatible_target"  # profile or arch not in the release's targets
+    INCOMPATIBLE_RUNTIME = "incompatible_runtime"  # this package's version outside its range
+    SIZE_MISMATCH = "size_mismatch"  # the staged bundle's size is not the signed one
+    BUNDLE_HASH_MISMATCH = "bundle_hash_mismatch"
+    UNSAFE_ARCHIVE = "unsafe_archive"  # a path, link, member count or size the unpacker refuses
+    MANIFEST_MISMATCH = "manifest_mismatch"  # the bundle's manifest is not the signed one
+    BAD_BUNDLE = "bad_bundle"  # unpacked, but not a valid bundle
+    SELF_TEST_FAILED = "self_test_failed"  # loaded, but missed its golden examples
+    LOAD_FAILED = "load_failed"
+    ROLLED_BACK = "rolled_back"  # failed after the switch: the previous slot is current again
+    DISK_FULL = "disk_full"
+    IO_ERROR = "io_error"
+    RESUME_FAILED = "resume_failed"  # a staged download could not be resumed at start
+    PUBLISH_TIMEOUT = "publish_timeout"  # fleet side: the broker did not acknowledge
+
+    @property
+    def transient(self) -> bool:
+        """A verdict that may change without the document changing (a trust rotation on its
+        way, a trust file being fixed, a full disk): the same manifest is judged again when it
+        comes again. Any other verdict on the same signed bytes is final."""
+        return self in _TRANSIENT
+
+
+_TRANSIENT = frozenset({UpdateReason.UNKNOWN_KEY, UpdateReason.BELOW_THRESHOLD,
+                        UpdateReason.NO_TRUST, UpdateReason.BAD_TRUST, UpdateReason.DISK_FULL,
+                        UpdateReason.RESUME_FAILED})
+
+
 class UpdateError(EdgeSentimentError):
-    """A model update was rejected; ``reason`` is a short machine code."""
+    """A model update was rejected; ``reason`` says why, as an :class:`UpdateReason`."""
 
     exit_code = 7
 
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
+    def __init__(self, reason: UpdateReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
         self.reason = reason
         self.detail = detail
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from .bundle import MANIFEST_FILE, ArchiveLimits, default_bundle_path, extract_tar, open_bundle, sha256_file
 from .classifier import SentimentClassifier
-from .errors import EdgeSentimentError, ManifestError, SelfTestError, UpdateError
+from .errors import EdgeSentimentError, ManifestError, SelfTestError, UpdateError, UpdateReason
 from .manifest import semver_key
 
 log = logging.getLogger(__name__)
@@ -132,17 +132,17 @@ class SlotStore:
             try:
                 root = extract_tar(archive, Path(tmp) / "unpacked", limits or ArchiveLimits())
             except EdgeSentimentError as exc:
-                raise UpdateError("unsafe_archive", str(exc)) from exc
+                raise UpdateError(UpdateReason.UNSAFE_ARCHIVE, str(exc)) from exc
             inner = root / MANIFEST_FILE
             if not inner.is_file() or sha256_file(inner) != expect_manifest_sha:
-                raise UpdateError("manifest_mismatch", "bundle manifest.json does not match the "
+                raise UpdateError(UpdateReason.MANIFEST_MISMATCH, "bundle manifest.json does not match the "
                                   "signed bundle_manifest_sha256")
             try:
                 manifest = open_bundle(root).manifest
             except EdgeSentimentError as exc:
-                raise UpdateError("bad_bundle", str(exc)) from exc
+                raise UpdateError(UpdateReason.BAD_BUNDLE, str(exc)) from exc
             if (manifest.name, manifest.version) != (expect_name, expect_version):
-                raise UpdateError("manifest_mismatch", f"bundle says {manifest.name} "
+                raise UpdateError(UpdateReason.MANIFEST_MISMATCH, f"bundle says {manifest.name} "
                                   f"{manifest.version}, release says {expect_name} {expect_version}")
             shutil.move(str(root), slot)
         slot.chmod(0o755)
@@ -157,7 +157,8 @@ class SlotStore:
         try:
             fresh = SentimentClassifier.load(slot, **load)
         except EdgeSentimentError as exc:
-            reason = "self_test_failed" if isinstance(exc, SelfTestError) else "load_failed"
+            reason = UpdateReason.SELF_TEST_FAILED if isinstance(exc, SelfTestError) \
+                else UpdateReason.LOAD_FAILED
             raise UpdateError(reason, str(exc)) from exc
         previous = self.current()
         version = fresh.bundle.manifest.version
@@ -169,5 +170,5 @@ class SlotStore:
             SentimentClassifier.load(self.current_link, **load)  # the switched link loads
         except EdgeSentimentError as exc:
             self._switch(previous)
-            raise UpdateError("rolled_back", f"model failed after the switch: {exc}") from exc
+            raise UpdateError(UpdateReason.ROLLED_BACK, f"model failed after the switch: {exc}") from exc
         return fresh

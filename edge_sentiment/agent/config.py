@@ -6,7 +6,6 @@ loader reads the TOML and the password file.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
@@ -14,10 +13,8 @@ from urllib.parse import urlparse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..errors import ConfigError
-from ..release import DEFAULT_PREFIX
+from ..protocol.topics import DEFAULT_PREFIX, TOPIC_PART
 from ..tomlfile import read_toml
-
-_TOPIC_PART = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
 class AgentConfig(BaseModel):
@@ -63,14 +60,14 @@ class AgentConfig(BaseModel):
     @field_validator("device_id", "channel")
     @classmethod
     def _topic_safe(cls, v: str) -> str:
-        if not _TOPIC_PART.match(v):
+        if not TOPIC_PART.match(v):
             raise ValueError("only letters, digits, '_', '.', '-' (no '/', '+', '#')")
         return v
 
     @field_validator("prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if not v or any(not _TOPIC_PART.match(p) for p in v.split("/")):
+        if not v or any(not TOPIC_PART.match(p) for p in v.split("/")):
             raise ValueError("topic levels of letters, digits, '_', '.', '-'")
         return v
 
@@ -83,13 +80,6 @@ class AgentConfig(BaseModel):
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must be <= reconnect_max_s")
         return self
-
-
-def broker_address(url: str) -> tuple[str, int, bool]:
-    """(host, port, tls) of an mqtt:// or mqtts:// URL; the port defaults to 1883 / 8883."""
-    parsed = urlparse(url)
-    tls = parsed.scheme == "mqtts"
-    return parsed.hostname or "", parsed.port or (8883 if tls else 1883), tls
 
 
 def _errors(exc: ValidationError, source: str) -> ConfigError:

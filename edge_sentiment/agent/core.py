@@ -24,6 +24,8 @@ from .. import __version__
 from ..bench import peak_rss_mb
 from ..classifier import SentimentClassifier
 from ..hardware import cpu_temperature
+from ..protocol import DeviceTopic, Topics
+from ..protocol.messages import SCHEMAS
 from ..slots import SlotStore
 from .config import AgentConfig
 from .outbox import Outbox
@@ -32,10 +34,6 @@ from .updater import Updater
 from .watchdog import Notifier
 
 log = logging.getLogger(__name__)
-METRICS_SCHEMA = "edge-sentiment/metrics/1"
-STATUS_SCHEMA = "edge-sentiment/status/1"
-EVENT_SCHEMA = "edge-sentiment/update/1"
-ALERT_SCHEMA = "edge-sentiment/alert/1"
 
 
 def _rss_now_mb() -> float:
@@ -53,17 +51,16 @@ class Agent:
     def __init__(self, classifier: SentimentClassifier, config: AgentConfig) -> None:
         self.clf, self.cfg = classifier, config
         self.started = time.time()
-        base = f"{config.prefix}/devices/{config.device_id}"
-        self.topics = {"status": f"{base}/status", "metrics": f"{base}/metrics",
-                       "update": f"{base}/update", "alert": f"{base}/alerts",
-                       "manifest": f"{config.prefix}/updates/{config.channel}/manifest",
-                       "trust": f"{config.prefix}/updates/trust"}
+        topics = Topics(config.prefix)
+        self.topics: dict[str, str] = {
+            **{kind: topics.device(config.device_id, kind) for kind in DeviceTopic},
+            "manifest": topics.manifest(config.channel), "trust": topics.trust()}
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.slots = SlotStore(config.state_dir)
         self.outbox = Outbox(config.state_dir / "outbox.sqlite", config.queue_max_messages)
         self.events: queue.Queue[tuple[str, str, bytes]] = queue.Queue()
         # the last will is written before the updater exists: it carries no fault counts
-        will = (self.topics["status"],
+        will = (self.topics[DeviceTopic.STATUS],
                 json.dumps(self._status_body("offline", 0, 0, faults=False)).encode())
         self.link = Link(config, self.outbox, will, on_connect=self._on_connect,
                          on_message=lambda t, p: self.events.put(("msg", t, p)))
@@ -78,7 +75,7 @@ class Agent:
     def _status_body(self, state: str, seq: int, evicted: int, faults: bool = True
                      ) -> dict[str, Any]:
         info = self.clf.info
-        return {"schema": STATUS_SCHEMA, "device": self.cfg.device_id, "seq": seq,
+        return {"schema": SCHEMAS[DeviceTopic.STATUS], "device": self.cfg.device_id, "seq": seq,
                 "evicted": evicted, "state": state, "ts": time.time(),
                 "model_version": info.bundle["version"], "model_name": info.bundle["name"],
                 "profile": info.profile, "backend": info.backend, "provider": info.provider,
@@ -94,7 +91,7 @@ class Agent:
             out["outbox_reset"] = self.outbox.reset_reason
         return out
 
-    def _enqueue(self, kind: str, body: dict[str, Any], retain: bool = False) -> int:
+    def _enqueue(self, kind: DeviceTopic, body: dict[str, Any], retain: bool = False) -> int:
         def build(seq: int, evicted: int) -> dict[str, Any]:
             return {**body, "device": self.cfg.device_id, "seq": seq, "evicted": evicted}
         seq = self.outbox.put(self.topics[kind], build, retain=retain)
@@ -102,26 +99,28 @@ class Agent:
         return seq
 
     def _status(self, state: str) -> None:
-        self.outbox.put(self.topics["status"], lambda s, e: self._status_body(state, s, e),
-                        retain=True)
+        self.outbox.put(self.topics[DeviceTopic.STATUS],
+                        lambda s, e: self._status_body(state, s, e), retain=True)
         self.link.pump()
 
     def _report(self, event: str, detail: dict[str, Any]) -> None:
         log.info("update %s: %s", event, detail)
-        self._enqueue("update", {"schema": EVENT_SCHEMA, "event": event, "ts": time.time(),
-                                 "model_version": self.clf.info.bundle["version"], **detail})
+        self._enqueue(DeviceTopic.UPDATE, {
+            "schema": SCHEMAS[DeviceTopic.UPDATE], "event": event, "ts": time.time(),
+            "model_version": self.clf.info.bundle["version"], **detail})
         if event in ("active", "rolled_back"):
             self._status("online")
 
     def metrics_body(self) -> dict[str, Any]:
         snap = self.clf.metrics.snapshot(reset=True)
-        return {"schema": METRICS_SCHEMA, **snap, "model_version": self.clf.info.bundle["version"],
-                "backend": self.clf.info.backend, "uptime_s": round(time.time() - self.started, 1),
-                "rss_mb": _rss_now_mb(), "cpu_temp_c": cpu_temperature("/")}
+        return {"schema": SCHEMAS[DeviceTopic.METRICS], **snap,
+                "model_version": self.clf.info.bundle["version"], "backend": self.clf.info.backend,
+                "uptime_s": round(time.time() - self.started, 1), "rss_mb": _rss_now_mb(),
+                "cpu_temp_c": cpu_temperature("/")}
 
     def publish_metrics(self) -> None:
         body = self.metrics_body()
-        self._enqueue("metrics", body, retain=True)  # retained: `fleet status` reads the latest
+        self._enqueue(DeviceTopic.METRICS, body, retain=True)  # retained: `fleet status` reads the latest
         self._alerts(body)
 
     def _alerts(self, body: dict[str, Any]) -> None:
@@ -132,9 +131,9 @@ class Agent:
                    self.cfg.alert_low_confidence_share)]
         for name, value, limit in checks:
             if value is not None and body["count"] >= 20 and value > limit:
-                self._enqueue("alert", {"schema": ALERT_SCHEMA, "alert": name, "value": value,
-                                        "threshold": limit, "ts": time.time(),
-                                        "model_version": body["model_version"]})
+                self._enqueue(DeviceTopic.ALERTS, {
+                    "schema": SCHEMAS[DeviceTopic.ALERTS], "alert": name, "value": value,
+                    "threshold": limit, "ts": time.time(), "model_version": body["model_version"]})
 
     # -- lifecycle -----------------------------------------------------------
     def _on_connect(self) -> None:

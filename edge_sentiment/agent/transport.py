@@ -10,67 +10,18 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from ..errors import missing_extra
-from .config import AgentConfig, broker_address, read_password
+from ..protocol.broker import INFLIGHT, BrokerSettings, make_client
+from .config import AgentConfig, read_password
 from .outbox import Outbox
 
 log = logging.getLogger(__name__)
-INFLIGHT = 20
-
-
-def _mqtt() -> Any:
-    try:
-        import paho.mqtt.client as mqtt
-    except ImportError as exc:
-        raise missing_extra("paho-mqtt", "agent") from exc
-    return mqtt
-
-
-@dataclass(frozen=True)
-class BrokerSettings:
-    """How to reach a broker; shared by the agent and the fleet commands."""
-
-    url: str
-    tls_ca: Path | None = None
-    tls_cert: Path | None = None
-    tls_key: Path | None = None
-    username: str | None = None
-    password: str | None = None
-
-    @property
-    def host(self) -> str:
-        return broker_address(self.url)[0]
-
-    @property
-    def port(self) -> int:
-        return broker_address(self.url)[1]
 
 
 def settings_from(cfg: AgentConfig) -> BrokerSettings:
     return BrokerSettings(cfg.broker, cfg.tls_ca, cfg.tls_cert, cfg.tls_key, cfg.username,
                           read_password(cfg))
-
-
-def make_client(b: BrokerSettings, client_id: str, will: tuple[str, bytes] | None = None) -> Any:
-    """A configured, unconnected paho client."""
-    mqtt = _mqtt()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                         clean_session=True, reconnect_on_failure=False)
-    if b.username:
-        client.username_pw_set(b.username, b.password)
-    if broker_address(b.url)[2]:
-        client.tls_set(ca_certs=str(b.tls_ca) if b.tls_ca else None,
-                       certfile=str(b.tls_cert) if b.tls_cert else None,
-                       keyfile=str(b.tls_key) if b.tls_key else None,
-                       tls_version=ssl.PROTOCOL_TLS_CLIENT)
-    if will:
-        client.will_set(will[0], will[1], qos=1, retain=True)
-    client.max_inflight_messages_set(INFLIGHT)
-    return client
 
 
 class Link:

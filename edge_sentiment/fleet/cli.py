@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..release import DEFAULT_PREFIX
+from ..protocol import DEFAULT_PREFIX
 
 
 def _broker_args(p: argparse.ArgumentParser) -> None:
@@ -71,8 +71,8 @@ def add_parser(sub: Any) -> None:
 def _settings(args: argparse.Namespace) -> Any:
     from urllib.parse import urlparse
 
-    from ..agent.transport import BrokerSettings
     from ..errors import ConfigError
+    from ..protocol import BrokerSettings
 
     url = urlparse(args.broker)
     if url.username is not None or url.password is not None:
@@ -101,7 +101,7 @@ def trust(args: argparse.Namespace) -> int:
 
 
 def rotate(args: argparse.Namespace) -> int:
-    from ..release import parse_trust, rotate_trust
+    from ..protocol import parse_trust, rotate_trust
     from .ops import trust_file
 
     current = parse_trust(json.loads(args.current_trust.read_text()), str(args.current_trust))

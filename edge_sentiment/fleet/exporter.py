@@ -12,7 +12,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from .schema import device_of, parse
+from ..protocol import DeviceTopic, Topics, connect, device_of
+from ..protocol.messages import parse
 
 log = logging.getLogger(__name__)
 
@@ -148,15 +149,13 @@ def start(broker: Any, prefix: str, port: int, host: str = "127.0.0.1") -> tuple
     """Subscribe and serve; returns (mqtt client, http server, state)."""
     from prometheus_client import CollectorRegistry, start_http_server
 
-    from .ops import _connect
-
     state = FleetState()
     registry = CollectorRegistry()
     registry.register(FleetCollector(state))  # type: ignore[arg-type]
     server, _ = start_http_server(port, addr=host, registry=registry)
-    client = _connect(broker)
+    client = connect(broker)
     client.on_message = lambda c, u, msg: state.on_message(msg.topic, msg.payload)
-    client.subscribe([(f"{prefix}/devices/+/{k}", 1) for k in ("status", "metrics", "update", "alerts")])
+    client.subscribe([(Topics(prefix).all_devices(kind), 1) for kind in DeviceTopic])
     return client, server, state
 
 

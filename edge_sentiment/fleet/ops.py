@@ -9,19 +9,17 @@ import shutil
 import tempfile
 import threading
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..agent.transport import BrokerSettings, make_client
 from ..bundle import MANIFEST_FILE, open_bundle, pack_bundle, sha256_file
-from ..errors import ConfigError, UpdateError
+from ..errors import ConfigError, UpdateError, UpdateReason
 from ..manifest import parse_semver
-from ..release import RELEASE_FORMAT, chunk_hashes, generate_key, make_trust, read_key, sign_document
-from ..release import key_id as make_key_id
-from .schema import device_of, parse
+from ..protocol import BrokerSettings, DeviceTopic, Release, Topics, build_release, connect, device_of
+from ..protocol.messages import parse
+from ..protocol.signing import generate_key, make_trust, read_key, sign_document
+from ..protocol.signing import key_id as make_key_id
 
 DEFAULT_CHUNK = 64 * 1024
 
@@ -71,35 +69,14 @@ def sign_release(bundle: Path, keys: list[Path], version: str, channel: str, out
         manifest_sha = sha256_file(work / MANIFEST_FILE)
         tar = pack_bundle(work, out / "bundle.tar")
     major = parse_semver(__version__)[0]
-    now = datetime.now(UTC)
-    signed = {
-        "format": RELEASE_FORMAT, "format_version": 1, "name": source.manifest.name,
-        "version": version, "channel": channel, "bundle_sha256": sha256_file(tar),
-        "bundle_size": tar.stat().st_size, "chunk_size": chunk_size,
-        "chunks": chunk_hashes(tar, chunk_size), "bundle_manifest_sha256": manifest_sha,
-        "runtime": {"min": "0.0.0", "max_exclusive": runtime_max or f"{major + 1}.0.0"},
-        "targets": {"profiles": profiles or ["*"], "arches": arches or ["*"]},
-        "created": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "expires": (now + timedelta(days=expires_days)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-    }
-    doc = sign_document(signed, [read_key(k) for k in keys])
+    release = build_release(name=source.manifest.name, version=version, channel=channel,
+                            bundle=tar, chunk_size=chunk_size,
+                            bundle_manifest_sha256=manifest_sha,
+                            runtime_max=runtime_max or f"{major + 1}.0.0",
+                            expires_days=expires_days, profiles=profiles, arches=arches)
+    doc = sign_document(release.to_signed(), [read_key(k) for k in keys])
     (out / "manifest.json").write_text(json.dumps(doc, indent=1) + "\n")
     return doc
-
-
-def _connect(broker: BrokerSettings, timeout: float = 10.0) -> Any:
-    client = make_client(broker, f"fleet-{uuid.uuid4().hex[:8]}")
-    ready = threading.Event()
-    client.on_connect = lambda c, u, f, rc, p: ready.set() if not rc.is_failure else None
-    try:
-        client.connect(broker.host, broker.port, keepalive=30)
-    except OSError as exc:
-        raise ConfigError(f"cannot reach broker {broker.url}: {exc}") from exc
-    client.loop_start()
-    if not ready.wait(timeout):
-        client.loop_stop()
-        raise ConfigError(f"broker {broker.url} did not accept the connection")
-    return client
 
 
 def publish_release(broker: BrokerSettings, release: Path, prefix: str,
@@ -107,33 +84,35 @@ def publish_release(broker: BrokerSettings, release: Path, prefix: str,
     """Publish every chunk (retained, QoS 1), then the signed manifest (retained)."""
     try:
         doc = json.loads((release / "manifest.json").read_text())
-        signed = doc["signed"]
+        rel = Release.from_signed(doc["signed"])
         data = (release / "bundle.tar").read_bytes()
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, UpdateError) as exc:
         raise ConfigError(f"{release}: not a release folder (fleet sign writes one): {exc}") from exc
-    channel, version, size = signed["channel"], signed["version"], signed["chunk_size"]
-    base = f"{prefix}/updates/{channel}/releases/{version}/chunks"
-    client = _connect(broker)
+    topics, size = Topics(prefix), rel.chunk_size
+    client = connect(broker)
     try:
-        infos = [client.publish(f"{base}/{i}", data[off:off + size], qos=1, retain=True)
+        infos = [client.publish(topics.chunk(rel.channel, rel.version, i), data[off:off + size],
+                                qos=1, retain=True)
                  for i, off in enumerate(range(0, len(data), size))]
-        infos.append(client.publish(f"{prefix}/updates/{channel}/manifest",
-                                    json.dumps(doc).encode(), qos=1, retain=True))
+        infos.append(client.publish(topics.manifest(rel.channel), json.dumps(doc).encode(),
+                                    qos=1, retain=True))
         deadline = time.time() + timeout
         for info in infos:
             info.wait_for_publish(max(0.1, deadline - time.time()))
             if not info.is_published():
-                raise UpdateError("publish_timeout", "broker did not acknowledge every chunk")
+                raise UpdateError(UpdateReason.PUBLISH_TIMEOUT,
+                                  "broker did not acknowledge every chunk")
     finally:
         client.disconnect()
         client.loop_stop()
-    return {"channel": channel, "version": version, "chunks": len(infos) - 1, "bytes": len(data)}
+    return {"channel": rel.channel, "version": rel.version, "chunks": len(infos) - 1,
+            "bytes": len(data)}
 
 
 def publish_trust(broker: BrokerSettings, trust: Path, prefix: str) -> None:
-    client = _connect(broker)
+    client = connect(broker)
     try:
-        client.publish(f"{prefix}/updates/trust", trust.read_bytes(), qos=1,
+        client.publish(Topics(prefix).trust(), trust.read_bytes(), qos=1,
                        retain=True).wait_for_publish(10)
     finally:
         client.disconnect()
@@ -158,9 +137,11 @@ def fleet_status(broker: BrokerSettings, prefix: str, wait: float = 2.0) -> list
             else:
                 row[kind] = body
 
-    client = _connect(broker)
+    topics = Topics(prefix)
+    client = connect(broker)
     client.on_message = on_message
-    client.subscribe([(f"{prefix}/devices/+/status", 1), (f"{prefix}/devices/+/metrics", 1)])
+    client.subscribe([(topics.all_devices(DeviceTopic.STATUS), 1),
+                      (topics.all_devices(DeviceTopic.METRICS), 1)])
     time.sleep(wait)
     client.disconnect()
     client.loop_stop()

@@ -14,8 +14,8 @@ import pytest
 
 from edge_sentiment import SentimentClassifier
 from edge_sentiment.agent import Agent, AgentConfig
-from edge_sentiment.agent.transport import BrokerSettings
 from edge_sentiment.fleet.exporter import start
+from edge_sentiment.protocol import BrokerSettings
 from edge_sentiment.slots import SlotStore
 from tests.edge_sentiment.agent.conftest import PREFIX, Watcher, make_broker
 from tests.helpers import free_port

@@ -14,8 +14,8 @@ import pytest
 
 from edge_sentiment import SentimentClassifier
 from edge_sentiment.agent import Agent, AgentConfig
-from edge_sentiment.agent.transport import BrokerSettings
 from edge_sentiment.fleet.ops import keygen, sign_release, trust_file
+from edge_sentiment.protocol import BrokerSettings
 from edge_sentiment.slots import SlotStore
 
 from .conftest import PREFIX, Broker, Watcher, make_broker, update_event

@@ -23,7 +23,7 @@ from edge_sentiment.agent.watchdog import Notifier
 from edge_sentiment.errors import ManifestError, UpdateError
 from edge_sentiment.fleet.ops import keygen, sign_release, trust_file
 from edge_sentiment.manifest import parse_semver, semver_key
-from edge_sentiment.release import strict_loads
+from edge_sentiment.protocol import strict_loads
 from edge_sentiment.slots import SlotStore, write_json_atomic
 
 TINY = Path(__file__).parents[2] / "fixtures" / "tiny_bundle"

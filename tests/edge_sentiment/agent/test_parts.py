@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_sentiment.agent.config import broker_address, load_config
+from edge_sentiment.agent.config import load_config
 from edge_sentiment.agent.outbox import Outbox
 from edge_sentiment.errors import ConfigError, UpdateError
 from edge_sentiment.fleet.ops import keygen, sign_release, trust_file
-from edge_sentiment.release import Release, parse_trust, rotate_trust, verify_signatures
+from edge_sentiment.protocol import Release, broker_address, parse_trust, rotate_trust, verify_signatures
 from edge_sentiment.slots import SlotStore
 
 TINY = Path(__file__).parents[2] / "fixtures" / "tiny_bundle"

@@ -14,10 +14,11 @@ import pytest
 
 from edge_sentiment import SentimentClassifier
 from edge_sentiment.agent import Agent, AgentConfig
-from edge_sentiment.agent.transport import BrokerSettings
 from edge_sentiment.bundle import sha256_file
 from edge_sentiment.fleet.ops import keygen, publish_release, sign_release, trust_file
-from edge_sentiment.release import chunk_hashes, read_key, sign_document
+from edge_sentiment.protocol import BrokerSettings
+from edge_sentiment.protocol.release import chunk_hashes
+from edge_sentiment.protocol.signing import read_key, sign_document
 
 from .conftest import PREFIX, Broker, Watcher, update_event
 
@@ -232,8 +233,8 @@ def test_bad_chunks_are_ignored_and_the_signed_ones_still_install(  # type: igno
 
 
 def _raw_publish(broker: Broker, messages: list[tuple[str, bytes]]) -> None:
-    from edge_sentiment.fleet.ops import _connect
-    client = _connect(BrokerSettings(broker.url))
+    from edge_sentiment.protocol import connect
+    client = connect(BrokerSettings(broker.url))
     try:
         for topic, payload in messages:
             client.publish(topic, payload, qos=1).wait_for_publish(5)

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from edge_sentiment.fleet.exporter import FleetCollector, FleetState
 from edge_sentiment.fleet.ops import _row
-from edge_sentiment.fleet.schema import parse
+from edge_sentiment.protocol.messages import parse
 
 P = "edge-sentiment/devices"
 GOOD_STATUS = json.dumps({"state": "online", "model_version": "2.0.0", "backend": "onnx",

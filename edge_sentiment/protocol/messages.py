@@ -1,27 +1,25 @@
-"""What the fleet side accepts from a device: each message is checked and reduced to the fields
-the exporter and ``fleet status`` read. A device can write its own topics (the documented ACL),
-so a malformed or hostile message must cost only itself: it is dropped and counted per device,
-never raised. Pure: documents in, documents (or None) out."""
+"""Device messages: their schema ids (the agent writes them) and what the fleet side accepts
+(the exporter and ``fleet status`` read them).
+
+A device can write its own topics (the documented ACL), so a malformed or hostile message must
+cost only itself: ``parse`` drops it (returns None) and the reader counts it per device, never
+raises. Pure: documents in, documents (or None) out."""
 
 from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
-DEVICE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+from .topics import DeviceTopic
+
+SCHEMAS = {DeviceTopic.STATUS: "edge-sentiment/status/1",
+           DeviceTopic.METRICS: "edge-sentiment/metrics/1",
+           DeviceTopic.UPDATE: "edge-sentiment/update/1",
+           DeviceTopic.ALERTS: "edge-sentiment/alert/1"}
 MAX_PAYLOAD = 64 * 1024
 MAX_TEXT = 64
 LABEL_LIMIT = 16
-
-
-def device_of(topic: str) -> tuple[str, str] | None:
-    """(device, kind) from ``<prefix>/devices/<device>/<kind>``; None for anything else."""
-    parts = topic.split("/")
-    if len(parts) < 4 or parts[-3] != "devices" or not DEVICE_ID.match(parts[-2]):
-        return None
-    return parts[-2], parts[-1]
 
 
 def _num(v: Any) -> float | None:
