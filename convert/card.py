@@ -118,8 +118,10 @@ def card(ctx: dict[str, Any]) -> str:
              "Per-class precision / recall / F1 are in `evaluation.json`.", "",
              "## Behaviour (`edge-sentiment check`)", "",
              "Failure rate per test (percent; lower is better). `edge-sentiment check --seed "
-             f"{_suite_seed(ctx)} --json` gives the same figures (another seed samples other "
-             "cases); the cases are in `behaviour.json`.", "",
+             f"{_suite_seed(ctx)} --json` gives the same figures on a CPU like the build's (another "
+             "seed samples other cases; int8 kernels differ between CPUs with and without VNNI, "
+             "so on another CPU kind a case or two per test can differ); the cases are in "
+             "`behaviour.json`.", "",
              *behaviour_table(ctx.get("behaviour") or {}), "",
              "## Calibration", "", *_calibration(ctx), "",
              "## Size", "", *[f"- {k}: {v / 1e6:.2f} MB" for k, v in ctx["sizes"].items()], "",

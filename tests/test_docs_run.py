@@ -132,9 +132,14 @@ def test_readme_quickstart_and_suite_blocks(session: Session) -> None:
     assert session.outputs[-1].split("\t")[0] == "negative"
     for cmd in commands(ROOT / "README.md", "Behavioural suite"):
         session.run(cmd)
-    cli = {t["name"]: t["failure_rate"] for t in json.loads(session.outputs[-1])["tests"]}
-    card = json.loads((BUNDLE / "behaviour.json").read_text())["student int8 (ONNX)"]["tests"]
-    assert cli == {t["name"]: t["failure_rate"] for t in card}  # the card's table, reproduced
+    cli = {t["name"]: (t["n"], t["failures"]) for t in json.loads(session.outputs[-1])["tests"]}
+    card = {t["name"]: (t["n"], t["failures"]) for t in
+            json.loads((BUNDLE / "behaviour.json").read_text())["student int8 (ONNX)"]["tests"]}
+    assert {k: n for k, (n, _) in cli.items()} == {k: n for k, (n, _) in card.items()}
+    # The card's table, reproduced: exactly on the build's CPU kind; ONNX Runtime's int8 kernels
+    # differ with and without VNNI, which moves a borderline case or two (seen: one per test).
+    off = {k: (cli[k][1], card[k][1]) for k in card if abs(cli[k][1] - card[k][1]) > 2}
+    assert not off, f"failures (here, card) differ by more than two cases: {off}"
 
 
 def test_readme_rest_api_block(session: Session) -> None:
