@@ -73,9 +73,9 @@ ALL_MACS = {**{n: macs_per_token(*v) for n, v in SHAPES.items()},
 def export_students(folder: Path, vocab: int, only: str = "") -> dict[str, Path]:
     import torch
 
-    from convert.cnn import ConvConfig, ConvStudent
-    from convert.export import export_onnx, quantize_onnx
-    from convert.model import Student, StudentConfig
+    from edge_sentiment_convert.cnn import ConvConfig, ConvStudent
+    from edge_sentiment_convert.export import export_onnx, quantize_onnx
+    from edge_sentiment_convert.model import Student, StudentConfig
 
     torch.manual_seed(0)
     models: dict[str, torch.nn.Module] = {}
@@ -99,8 +99,8 @@ def export_students(folder: Path, vocab: int, only: str = "") -> dict[str, Path]
 
 
 def export_teacher(folder: Path) -> dict[str, Path]:
-    from convert.export import export_onnx, quantize_onnx
-    from convert.teacher import Teacher
+    from edge_sentiment_convert.export import export_onnx, quantize_onnx
+    from edge_sentiment_convert.teacher import Teacher
 
     fp32 = export_onnx(Teacher(3).eval(), folder / "teacher.fp32.onnx")
     return {"teacher fp32": fp32,
@@ -152,7 +152,7 @@ def report(ms: dict[str, float], threads: int, texts: str) -> str:
             continue
         rows.append(f"| {name} int8 | {macs / 1e6:.2f} M | {ms[name]:.3f} | "
                     f"{fp32 / ms[name]:.1f} | {int8 / ms[name]:.1f} |")
-    from convert.report import machine
+    from edge_sentiment_convert.report import machine
 
     head = (f"# Student shape against speed ({machine(threads)})\n\n"
             f"`python bench/arch_speed.py` on {texts}: random weights (speed does not depend on "
@@ -186,8 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     from tokenizers import Tokenizer
 
-    from convert.teacher import teacher_dir
     from edge_sentiment import SentimentClassifier
+    from edge_sentiment_convert.teacher import teacher_dir
 
     default = SentimentClassifier.load(runtime="onnx")
     threads = args.threads or default.info.threads

@@ -54,7 +54,7 @@ class TorchTeacher:
     def __init__(self, build: Path) -> None:
         import torch
 
-        from convert.teacher import Teacher, load_tokenizer, teacher_dir
+        from edge_sentiment_convert.teacher import Teacher, load_tokenizer, teacher_dir
 
         torch.set_num_threads(2)
         self.model = Teacher(3)
@@ -65,8 +65,8 @@ class TorchTeacher:
     def classify(self, texts: list[str]) -> list[Any]:
         import numpy as np
 
-        from convert.teacher import predict_logits
         from edge_sentiment import Prediction
+        from edge_sentiment_convert.teacher import predict_logits
 
         logits = predict_logits(self.model, self.tok, texts, batch=32, progress=False)
         p = np.exp(logits - logits.max(1, keepdims=True))

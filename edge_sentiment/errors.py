@@ -122,8 +122,11 @@ class UpdateError(EdgeSentimentError):
         self.detail = detail
 
 
+# The build stage is its own distribution, not an extra of the runtime.
+_INSTALL = {"convert": "pip install -e ./convert (edge-sentiment-convert, from a checkout)"}
+
+
 def missing_extra(module: str, extra: str) -> RuntimeUnavailableError:
     """Build the error for an optional dependency that is not installed."""
-    return RuntimeUnavailableError(
-        f"{module} is not installed; install it with: pip install 'edge-sentiment[{extra}]'"
-    )
+    how = _INSTALL.get(extra, f"pip install 'edge-sentiment[{extra}]'")
+    return RuntimeUnavailableError(f"{module} is not installed; install it with: {how}")

@@ -29,8 +29,31 @@ def test_runtime_never_imports_torch_or_convert() -> None:
             "from edge_sentiment import SentimentClassifier; "
             "SentimentClassifier.load(runtime='onnx').classify('ok'); "
             "bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('torch', 'transformers', 'convert', 'litert_torch')]; "
+            "('torch', 'transformers', 'edge_sentiment_convert', 'litert_torch')]; "
             "assert not bad, bad")
     result = subprocess.run([sys.executable, "-c", code], cwd="/", capture_output=True, text=True,
                             check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_device_wheel_carries_only_the_runtime(tmp_path: Path) -> None:
+    """``pip install edge-sentiment`` on a device: no build stage, no trial configs, no torch."""
+    import shutil
+    import zipfile
+
+    src = tmp_path / "src"  # a copy: a stale build/lib in the checkout would end up in the wheel
+    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns("build", "dist", ".git", "*.egg-info",
+                                                             "__pycache__", ".mypy_cache"))
+    result = subprocess.run([sys.executable, "-m", "pip", "wheel", str(src), "--no-deps",
+                             "--no-build-isolation", "-w", str(tmp_path)], capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (wheel,) = tmp_path.glob("edge_sentiment-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        meta = next(zf.read(n).decode() for n in names if n.endswith("METADATA"))
+    tops = {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")}
+    assert tops == {"edge_sentiment", "firmware_profiles"}, tops
+    assert not [n for n in names if "convert" in n or (n.endswith(".toml") and "configs" in n)]
+    requires = [line for line in meta.splitlines() if line.startswith(("Requires-Dist", "Provides"))]
+    assert requires and not [r for r in requires if "torch" in r or "convert" in r], requires

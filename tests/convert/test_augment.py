@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from convert.augment import augment_texts
+from edge_sentiment_convert.augment import augment_texts
 
 TEXTS = [f"the screen {i} is bright but the battery dies after an hour of use" for i in range(200)]
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).parents[2]
 @pytest.fixture(scope="module")
 def smoke_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("smoke")
-    cmd = [sys.executable, "-m", "convert", "build", "--config", "convert/configs/smoke.toml",
+    cmd = [sys.executable, "-m", "edge_sentiment_convert", "build", "--config", "convert/configs/smoke.toml",
            "--data", "tests/fixtures/data", "--out", str(out)]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
@@ -49,7 +49,7 @@ def test_smoke_writes_card_tar_and_resumes(smoke_bundle: Path) -> None:
     assert list((smoke_bundle / "bundle").glob("confusion_*.png"))
     assert (smoke_bundle / "edge-sentiment-smoke-0.0.1.tar").is_file()
     SentimentClassifier.load(smoke_bundle / "edge-sentiment-smoke-0.0.1.tar", runtime="onnx")
-    again = subprocess.run([sys.executable, "-m", "convert", "build", "--config",
+    again = subprocess.run([sys.executable, "-m", "edge_sentiment_convert", "build", "--config",
                             "convert/configs/smoke.toml", "--data", "tests/fixtures/data",
                             "--out", str(smoke_bundle)], cwd=ROOT, capture_output=True, text=True,
                            check=False)
@@ -84,7 +84,7 @@ def test_smoke_rerun_with_new_distillation_keeps_the_teacher(smoke_bundle: Path,
     text = (ROOT / "convert" / "configs" / "smoke.toml").read_text()
     assert "lr = 1e-3" in text
     config.write_text(text.replace("lr = 1e-3", "lr = 2e-3"))
-    again = subprocess.run([sys.executable, "-m", "convert", "build", "--config", str(config),
+    again = subprocess.run([sys.executable, "-m", "edge_sentiment_convert", "build", "--config", str(config),
                             "--data", "tests/fixtures/data", "--out", str(smoke_bundle)],
                            cwd=ROOT, capture_output=True, text=True, check=False)
     assert again.returncode == 0, again.stderr[-3000:]

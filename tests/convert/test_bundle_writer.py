@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convert.bundle_writer import MIN_GOLDEN_MARGIN, _pick_golden
+from edge_sentiment_convert.bundle_writer import MIN_GOLDEN_MARGIN, _pick_golden
 
 LABELS = ("negative", "neutral", "positive")
 

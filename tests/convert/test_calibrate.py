@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from convert.calibrate import DevSet, ece, fit, fit_temperature, source_score
+from edge_sentiment_convert.calibrate import DevSet, ece, fit, fit_temperature, source_score
 
 
 def _collapsed(n: int = 3000, seed: int = 0) -> DevSet:

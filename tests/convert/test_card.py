@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convert import card
+from edge_sentiment_convert import card
 
 
 def _split(f1: float, acc: float | None = None, neutral: float = 0.5,
@@ -66,7 +66,7 @@ def test_a_figure_just_past_its_target_is_missed() -> None:
 
 def test_card_leads_with_user_figures() -> None:
     ctx = {**_ctx({"max_artifact_mb": 8.0}), "name": "m", "version": "1.0.0", "pareto": [],
-           "command": "python -m convert build ...", "config_name": "c.toml",
+           "command": "edge-sentiment-convert build ...", "config_name": "c.toml",
            "config_text": "x = 1", "machine": "x86_64", "stage_seconds": {}}
     text = card.card(ctx)
     assert text.index("Scores per split") < text.index("Behaviour") < text.index("How it was made")

@@ -11,9 +11,9 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from convert.cnn import ConvConfig, ConvStudent, init_conv_from_teacher  # noqa: E402
-from convert.export import export_onnx, export_tflite, quantize_onnx, quantize_tflite  # noqa: E402
 from edge_sentiment.backends.base import BackendOptions  # noqa: E402
+from edge_sentiment_convert.cnn import ConvConfig, ConvStudent, init_conv_from_teacher  # noqa: E402
+from edge_sentiment_convert.export import export_onnx, export_tflite, quantize_onnx, quantize_tflite  # noqa: E402
 
 VOCAB, LENGTH = 60, 16
 
@@ -149,8 +149,8 @@ def _int8_dot_product() -> bool:
     ``reduce_range`` for such CPUs. On an AMD EPYC without VNNI this tiny random CNN's int8
     logits were 17% of the largest logit off (0.118 of 0.70); a trained bundle there lost 0.1
     point of SST-2 dev (88.76 fp32, 88.65 int8)."""
-    from convert.report import INT8_FLAGS
     from edge_sentiment.hardware import detect
+    from edge_sentiment_convert.report import INT8_FLAGS
 
     facts = detect("/")
     return facts.arch != "x86_64" or any(f in facts.cpu_flags for f in INT8_FLAGS)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from convert.config import BuildConfig, DistillCfg, StudentCfg, TeacherCfg, VocabCfg
+from edge_sentiment_convert.config import BuildConfig, DistillCfg, StudentCfg, TeacherCfg, VocabCfg
 
 DOC = (Path(__file__).parents[2] / "docs" / "convert.md").read_text(encoding="utf-8")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from convert.data import weighted_rows
+from edge_sentiment_convert.data import weighted_rows
 
 SOURCES = ["a", "b", "a", "u", "b", "a", "u", "u"]
 

@@ -9,9 +9,9 @@ import pytest
 torch = pytest.importorskip("torch")
 tokenizers = pytest.importorskip("tokenizers")
 
-from convert.cnn import ConvConfig, ConvStudent  # noqa: E402
-from convert.distill import distill  # noqa: E402
-from convert.model import Student, StudentConfig  # noqa: E402
+from edge_sentiment_convert.cnn import ConvConfig, ConvStudent  # noqa: E402
+from edge_sentiment_convert.distill import distill  # noqa: E402
+from edge_sentiment_convert.model import Student, StudentConfig  # noqa: E402
 
 WORDS = ["good", "bad", "fine", "great", "awful", "okay", "love", "hate", "meh", "nice"]
 

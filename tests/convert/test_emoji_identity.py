@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from convert.config import DistillCfg
-from convert.data import Example
-from convert.emoji_tokens import char_class, emoji_names, emoji_texts, write_teacher_tokenizer
-from convert.identity import counterfactuals, kept_words, swap_identity
-from convert.teacher import load_tokenizer
-from convert.transfer import distill_rows
-from convert.vocab import prune_vocab
+from edge_sentiment_convert.config import DistillCfg
+from edge_sentiment_convert.data import Example
+from edge_sentiment_convert.emoji_tokens import char_class, emoji_names, emoji_texts, write_teacher_tokenizer
+from edge_sentiment_convert.identity import counterfactuals, kept_words, swap_identity
+from edge_sentiment_convert.teacher import load_tokenizer
+from edge_sentiment_convert.transfer import distill_rows
+from edge_sentiment_convert.vocab import prune_vocab
 
 TOKENIZER = Path(__file__).parents[1] / "fixtures" / "tiny_bundle" / "tokenizer.json"
 
@@ -69,7 +69,7 @@ def test_emoji_texts_are_seeded_and_carry_an_emoji() -> None:
 @pytest.mark.parametrize(("text", "group"), [("My Muslim neighbour", "religion"),
                                              ("GAY pride", "sexuality")])
 def test_identity_swap_keeps_case_and_group(text: str, group: str) -> None:
-    from convert.identity import GROUPS
+    from edge_sentiment_convert.identity import GROUPS
     out = swap_identity(text, random.Random(0))
     assert out is not None and out != text
     word = out.split()[1] if group == "religion" else out.split()[0]

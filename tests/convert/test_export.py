@@ -13,7 +13,7 @@ pytest.importorskip("optimum.onnxruntime")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
-from convert.export import quantize_teacher  # noqa: E402
+from edge_sentiment_convert.export import quantize_teacher  # noqa: E402
 
 FP32 = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_bundle" / "model.fp32.onnx"
 

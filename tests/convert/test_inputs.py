@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from convert.config import load_config
-from convert.data import DataError, read_tsv
 from edge_sentiment.errors import ConfigError
+from edge_sentiment_convert.config import load_config
+from edge_sentiment_convert.data import DataError, read_tsv
 
 ROOT = Path(__file__).parents[2]
 SMOKE = ROOT / "convert/configs/smoke.toml"
@@ -75,8 +75,8 @@ def test_text_with_tabs_splits_on_last_tab(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "convert", *args], cwd=ROOT, capture_output=True,
-                          text=True, check=False)
+    return subprocess.run([sys.executable, "-m", "edge_sentiment_convert", *args], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
 
 
 def test_cli_fails_fast_on_missing_data_and_bad_split(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from convert.model import Student, StudentConfig, init_from_teacher  # noqa: E402
+from edge_sentiment_convert.model import Student, StudentConfig, init_from_teacher  # noqa: E402
 
 HIDDEN, HEADS, HEAD_DIM, FF = 64, 4, 16, 128
 

@@ -6,9 +6,9 @@ import dataclasses
 import json
 from pathlib import Path
 
-from convert.build import Build
-from convert.config import load_config
-from convert.stages import FINAL_STAGES, TEACHER_STAGES, changed, stage_inputs
+from edge_sentiment_convert.build import Build
+from edge_sentiment_convert.config import load_config
+from edge_sentiment_convert.stages import FINAL_STAGES, TEACHER_STAGES, changed, stage_inputs
 
 ROOT = Path(__file__).parents[2]
 SMOKE = ROOT / "convert" / "configs" / "smoke.toml"

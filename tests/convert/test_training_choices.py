@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import torch
 
-from convert.choose import choose_student, pick_tflite_mode
-from convert.data import binary_sources
-from convert.teacher import hard_loss
+from edge_sentiment_convert.choose import choose_student, pick_tflite_mode
+from edge_sentiment_convert.data import binary_sources
+from edge_sentiment_convert.teacher import hard_loss
 
 DATA = Path(__file__).resolve().parents[1] / "fixtures" / "data"
 

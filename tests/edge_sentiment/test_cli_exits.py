@@ -67,12 +67,29 @@ def test_serve_on_a_busy_port_is_a_usage_error() -> None:
     assert done.returncode == 2 and "Address already in use" in done.stderr
 
 
-def test_a_missing_extra_is_exit_4_naming_the_extra(tmp_path: Path) -> None:
-    # A shadowing package that fails to import stands in for an absent fastapi.
-    (tmp_path / "fastapi").mkdir()
-    (tmp_path / "fastapi" / "__init__.py").write_text("raise ImportError(name='fastapi')\n")
-    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    done = _run("serve", "--bundle", TINY, env=env)
+ROOT = FIX.parents[1]
+CONVERT = ["-m", "edge_sentiment_convert", "build", "--config",
+           str(ROOT / "convert" / "configs" / "smoke.toml"), "--data", str(FIX / "data"), "--out"]
+
+
+@pytest.mark.parametrize(("command", "module", "hint"), [
+    (["-m", "edge_sentiment", "serve", "--bundle", TINY], "fastapi",
+     "pip install 'edge-sentiment[serve]'"),
+    (["-m", "edge_sentiment", "agent", "--broker", "mqtt://127.0.0.1:9", "--device-id", "d",
+      "--state-dir", "STATE"], "paho", "pip install 'edge-sentiment[agent]'"),
+    (["-m", "edge_sentiment", "fleet", "keygen", "--out", "STATE"], "cryptography",
+     "pip install 'edge-sentiment[agent]'"),
+    ([*CONVERT, "STATE"], "torch", "pip install -e ./convert"),
+])
+def test_a_missing_extra_is_exit_4_naming_the_extra(tmp_path: Path, command: list[str],
+                                                    module: str, hint: str) -> None:
+    # A shadowing package that fails to import stands in for the absent dependency.
+    (tmp_path / module).mkdir()
+    (tmp_path / module / "__init__.py").write_text(f"raise ImportError(name={module!r})\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    argv = [a.replace("STATE", str(tmp_path / "state")) for a in command]
+    done = subprocess.run([sys.executable, *argv], capture_output=True, text=True, check=False,
+                          env=env, timeout=120)
     assert done.returncode == 4, done.stderr
-    assert "pip install 'edge-sentiment[serve]'" in done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    assert hint in done.stderr and module in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from edge_sentiment.errors import BackendError, RuntimeUnavailableError
+from edge_sentiment.errors import BackendError, missing_extra
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +78,7 @@ def quantize_teacher(fp32: Path, out: Path) -> Path:
         from optimum.onnxruntime import ORTQuantizer
         from optimum.onnxruntime.configuration import AutoQuantizationConfig
     except ImportError as exc:
-        raise RuntimeUnavailableError("the teacher's int8 reference needs Optimum: "
-                                      "pip install 'edge-sentiment[convert]'") from exc
+        raise missing_extra("optimum (the teacher's int8 reference)", "convert") from exc
 
     config = AutoQuantizationConfig.avx512_vnni(is_static=False, per_channel=True)
     with tempfile.TemporaryDirectory() as tmp:

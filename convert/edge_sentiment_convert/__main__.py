@@ -1,4 +1,5 @@
-"""``python -m convert build --config C --data DIR --out DIR`` (also ``edge-sentiment-convert``)."""
+"""``edge-sentiment-convert build --config C --data DIR --out DIR`` (or ``python -m
+edge_sentiment_convert``); a missing dependency is a one-line error, exit 4."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from edge_sentiment.errors import EdgeSentimentError
+from edge_sentiment.errors import EdgeSentimentError, missing_extra
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -27,9 +28,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The converters log a line per lowered op through the root logger: keep the root at
     # WARNING and let our own stage messages through.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    logging.getLogger("convert").setLevel(logging.INFO)
+    logging.getLogger("edge_sentiment_convert").setLevel(logging.INFO)
     try:
         return build(args)
+    except ImportError as exc:  # a dependency of this distribution is missing (--no-deps)
+        err = missing_extra(str(exc.name or exc), "convert")
+        print(f"edge-sentiment-convert: error: {err}", file=sys.stderr)
+        return err.exit_code
     except EdgeSentimentError as exc:
         print(f"edge-sentiment-convert: error: {exc}", file=sys.stderr)
         return exc.exit_code

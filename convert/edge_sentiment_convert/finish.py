@@ -60,7 +60,7 @@ def context(build: Build, best: dict[str, Any], pareto: list[dict[str, Any]],
         "name": cfg.name, "version": cfg.version, "evals": evals, "speed": spd,
         "speed_summary": summary, "pareto": pareto, "config_name": build.config_path.name,
         "config_text": build.config_text, "targets": cfg.targets,
-        "command": f"python -m convert build --config {build.config_path} --data <shared/data> "
+        "command": f"edge-sentiment-convert build --config {build.config_path} --data <shared/data> "
                    f"--out {out}",
         "build_minutes": build.build_seconds(pareto, t0) / 60, "stage_seconds": build.times,
         "machine": report.machine(torch.get_num_threads()),

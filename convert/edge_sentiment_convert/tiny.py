@@ -1,6 +1,6 @@
 """Make the tiny real bundle the tests use (and the placeholder default bundle).
 
-    python -m convert.tiny --data tests/fixtures/data --out tests/fixtures/tiny_bundle
+    python -m edge_sentiment_convert.tiny --data tests/fixtures/data --out tests/fixtures/tiny_bundle
 
 It trains a WordPiece tokenizer and a one-layer, 32-wide student on the
 few-hundred-line fixture for a few seconds, then exports ONNX (fp32 and int8)
@@ -91,7 +91,7 @@ def build(data: Path, out: Path) -> None:
             golden_texts=[e.text for e in dev + train], reference_texts=[e.text for e in dev],
             placeholder=True, per_label=2,
             card="# Tiny test bundle\n\nA PLACEHOLDER: a 1-layer, 32-wide model trained for "
-                 "seconds on a 240-line fixture by `python -m convert.tiny`. It exists so the "
+                 "seconds on a 240-line fixture by `python -m edge_sentiment_convert.tiny`. It exists so the "
                  "runtime and its tests run on real ONNX and TFLite files. Its predictions are "
                  "barely better than chance. Do not use it for anything else.\n")
 
