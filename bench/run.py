@@ -21,9 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edge_sentiment.manifest import LABELS
+
 ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT))
-LABELS = ("negative", "neutral", "positive")
 MODELS = ["student int8 ONNX", "student int8 TFLite", "teacher PyTorch fp32", "teacher ONNX fp32",
           "teacher ONNX int8 (ORT dynamic)", "VADER"]
 

@@ -19,6 +19,7 @@ from typing import Any, overload
 import numpy as np
 
 from . import backends
+from .backends import RUNTIME_CHOICES
 from .batching import length_chunks
 from .bundle import Bundle, open_bundle
 from .errors import BackendError, ConfigError, EdgeSentimentError, InputError, SelfTestError
@@ -299,8 +300,6 @@ def build_engine(bundle: str | os.PathLike[str] | None, runtime: str, profile: s
              cand.reason)
     return _Engine(opened, encoder, backend, info)
 
-
-RUNTIME_CHOICES = ("auto", "onnx", "tflite")
 
 
 def resolve_request(runtime: str, profile: str, threads: int | None) -> tuple[str, str]:

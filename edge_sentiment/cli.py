@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from . import __version__, logs
+from .backends import RUNTIME_CHOICES
 from .cli_args import positive_int
 from .errors import EdgeSentimentError, InputError, missing_extra
 
@@ -30,7 +31,7 @@ def _out(obj: Any, stream: TextIO | None = None) -> None:
 
 def _load_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bundle", help="bundle directory or .tar (default: the packaged one)")
-    p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "tflite"])
+    p.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES)
     p.add_argument("--profile", default="auto", help="firmware profile name (default: detect)")
     p.add_argument("--provider", help="ONNX Runtime provider or tflite xnnpack|cpu")
     p.add_argument("--threads", type=positive_int, help="inference threads (default: profile)")

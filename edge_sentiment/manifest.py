@@ -12,11 +12,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
+from .backends import NAMES
 from .errors import ManifestError, UnsafePathError
 
 FORMAT = "edge-sentiment-bundle"
 FORMAT_VERSIONS = (1,)
-RUNTIMES = ("onnx", "tflite")
+RUNTIMES = NAMES  # the registered backends
+# The three classes, in the order of a model's logits: what the default bundle and the build use
+# (a bundle may declare other labels in its manifest).
+LABELS = ("negative", "neutral", "positive")
 PRECISIONS = ("fp32", "fp16", "int8")
 TRUNCATIONS = ("head", "head_tail")
 _SEMVER = re.compile(r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"

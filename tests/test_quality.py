@@ -57,3 +57,17 @@ def test_the_device_wheel_carries_only_the_runtime(tmp_path: Path) -> None:
     assert not [n for n in names if "convert" in n or (n.endswith(".toml") and "configs" in n)]
     requires = [line for line in meta.splitlines() if line.startswith(("Requires-Dist", "Provides"))]
     assert requires and not [r for r in requires if "torch" in r or "convert" in r], requires
+
+
+def test_backend_names_live_only_in_their_modules() -> None:
+    """A backend's name, extra and default providers are declared once, in its module; the
+    selector, profiles, manifest, CLIs and agent config derive them from the registry."""
+    import re
+
+    from edge_sentiment.backends import REGISTRY
+
+    pattern = re.compile("|".join(f'["\']{re.escape(n)}["\']' for n in REGISTRY))
+    stray = [f"{p.relative_to(ROOT)}:{i}" for p in (ROOT / "edge_sentiment").rglob("*.py")
+             if p.parent.name != "backends"
+             for i, line in enumerate(p.read_text().splitlines(), 1) if pattern.search(line)]
+    assert not stray, f"backend names spelled out outside edge_sentiment/backends/: {stray}"

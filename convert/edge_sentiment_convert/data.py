@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TypeVar
 
 from edge_sentiment.errors import ConfigError
+from edge_sentiment.manifest import LABELS as LABELS  # re-exported for the build stages
 
 T = TypeVar("T")
 
-LABELS = ("negative", "neutral", "positive")
 
 
 class DataError(ConfigError):

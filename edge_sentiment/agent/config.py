@@ -7,11 +7,12 @@ loader reads the TOML and the password file.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ..backends import RUNTIME_CHOICES
 from ..errors import ConfigError
 from ..protocol.topics import DEFAULT_PREFIX, TOPIC_PART
 from ..tomlfile import read_toml
@@ -41,10 +42,17 @@ class AgentConfig(BaseModel):
     max_unpacked_bytes: int = Field(1024 * 1024 * 1024, ge=1024)  # a release's archive, unpacked
     max_archive_members: int = Field(256, ge=2)
     bundle: Path | None = None
-    runtime: Literal["auto", "onnx", "tflite"] = "auto"
+    runtime: str = "auto"  # auto or a registered backend (checked below)
     profile: str = "auto"
     alert_psi: float = Field(0.25, gt=0)
     alert_low_confidence_share: float = Field(0.5, gt=0, le=1)
+
+    @field_validator("runtime")
+    @classmethod
+    def _runtime(cls, v: str) -> str:
+        if v not in RUNTIME_CHOICES:
+            raise ValueError(f"must be one of {', '.join(RUNTIME_CHOICES)}")
+        return v
 
     @field_validator("broker")
     @classmethod

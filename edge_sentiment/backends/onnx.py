@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 NAME = "onnx"
 EXTRA = "onnx"
+DEFAULT_PROVIDERS = ("CPUExecutionProvider",)  # when a profile names none
 
 
 def runtime_version() -> str | None:

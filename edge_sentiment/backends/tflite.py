@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 NAME = "tflite"
 EXTRA = "tflite"
+DEFAULT_PROVIDERS = ("xnnpack", "cpu")  # when a profile names none
 _MODULES = ("ai_edge_litert.interpreter", "tflite_runtime.interpreter")
 
 

@@ -14,9 +14,10 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from ..manifest import LABELS
 from . import lexicon as lx
 
-NEG, NEU, POS = "negative", "neutral", "positive"
+NEG, NEU, POS = LABELS
 NOT_NEG, NOT_POS = frozenset({NEU, POS}), frozenset({NEG, NEU})
 CASES = 200  # at most this many cases per test (sampled with the seed)
 

@@ -12,15 +12,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..backends import REGISTRY
 from ..errors import ProfileError
 from ..tomlfile import read_toml
 from .detect import HardwareFacts
 
 _MATCH_KEYS = {"arch", "model", "compatible", "jetson", "edgetpu", "cpu_flags"}
-_RUNTIME_KEYS = {"backends", "onnx_providers", "tflite_providers", "threads", "precision",
+# Per backend, ``<name>_providers`` (onnx_providers, tflite_providers, ...) from the registry.
+_RUNTIME_KEYS = {"backends", *(f"{name}_providers" for name in REGISTRY), "threads", "precision",
                  "max_batch", "memory_budget_mb"}
 _TOP_KEYS = {"name", "description", "priority", "notes", "match", "runtime"}
-BACKENDS = ("onnx", "tflite")
+BACKENDS = tuple(REGISTRY)
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,7 @@ class Profile:
     priority: int
     match: MatchRules
     backends: tuple[str, ...]
-    onnx_providers: tuple[str, ...]
-    tflite_providers: tuple[str, ...]
+    providers: dict[str, tuple[str, ...]]  # backend -> providers in preference order
     threads: int | None
     precision: tuple[str, ...]
     max_batch: int
@@ -84,7 +85,8 @@ class Profile:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "backends": list(self.backends),
-                "onnx_providers": list(self.onnx_providers), "threads": self.threads,
+                **{f"{b}_providers": list(p) for b, p in self.providers.items()},
+                "threads": self.threads,
                 "precision": list(self.precision), "max_batch": self.max_batch,
                 "memory_budget_mb": self.memory_budget_mb, "notes": self.notes}
 
@@ -136,8 +138,8 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
             cpu_flags=_typed(m, "cpu_flags", list, source, ()),
         ),
         backends=_typed(r, "backends", list, source, ()),
-        onnx_providers=_typed(r, "onnx_providers", list, source, ("CPUExecutionProvider",)),
-        tflite_providers=_typed(r, "tflite_providers", list, source, ("xnnpack", "cpu")),
+        providers={name: _typed(r, f"{name}_providers", list, source, spec.default_providers)
+                   for name, spec in REGISTRY.items()},
         threads=_typed(r, "threads", int, source),
         precision=_typed(r, "precision", list, source, ("int8",)),
         max_batch=_typed(r, "max_batch", int, source, 32),

@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..backends import REGISTRY
 from ..errors import BundleError, RuntimeUnavailableError
 from ..manifest import Artifact
 from .detect import HardwareFacts
 from .profiles import Profile
-
-EXTRAS = {"onnx": "onnx", "tflite": "tflite"}
 
 
 @dataclass(frozen=True)
@@ -69,8 +68,7 @@ def _threads(facts: HardwareFacts, profile: Profile, request: Request) -> int:
 def _providers(backend: str, profile: Profile, request: Request,
                installed: list[str], rejected: list[Rejection]) -> list[tuple[str, str]]:
     """(provider, reason) pairs for one backend, in preference order."""
-    wanted = [request.provider] if request.provider else list(
-        profile.onnx_providers if backend == "onnx" else profile.tflite_providers)
+    wanted = [request.provider] if request.provider else list(profile.providers[backend])
     chosen = []
     for provider in wanted:
         if provider not in installed:
@@ -92,7 +90,7 @@ def _backend_order(profile: Profile, request: Request) -> list[tuple[str, str]]:
     if request.runtime != "auto":
         return [(request.runtime, "requested explicitly")]
     order = [(b, f"preferred by profile {profile.name}") for b in profile.backends]
-    order += [(b, "fallback: not in the profile's list") for b in EXTRAS if b not in profile.backends]
+    order += [(b, "fallback: not in the profile's list") for b in REGISTRY if b not in profile.backends]
     return order
 
 
@@ -103,16 +101,16 @@ def select_plan(facts: HardwareFacts, runtimes: dict[str, str], providers: dict[
     An explicit request that cannot be met raises :class:`RuntimeUnavailableError`
     listing what is available; there is no silent fallback.
     """
-    if request.runtime != "auto" and request.runtime not in EXTRAS:
+    if request.runtime != "auto" and request.runtime not in REGISTRY:
         raise RuntimeUnavailableError(f"unknown runtime {request.runtime!r}; "
-                                      f"choose auto, {', '.join(EXTRAS)}")
+                                      f"choose auto, {', '.join(REGISTRY)}")
     threads = _threads(facts, profile, request)
     candidates: list[Candidate] = []
     rejected: list[Rejection] = []
     for backend, why in _backend_order(profile, request):
         if backend not in runtimes:
             rejected.append(Rejection(backend, None, "runtime not installed "
-                                      f"(pip install 'edge-sentiment[{EXTRAS[backend]}]')"))
+                                      f"(pip install 'edge-sentiment[{REGISTRY[backend].extra}]')"))
             continue
         arts = _artifacts(backend, artifacts, profile)
         if not arts:

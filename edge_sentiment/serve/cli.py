@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import logs
+from ..backends import RUNTIME_CHOICES
 from ..cli_args import positive_int
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--bundle", help="bundle directory or .tar (default: packaged)")
     p.add_argument("--state-dir", type=Path,
                    help="serve the agent's current slot and hot-swap when it changes")
-    p.add_argument("--runtime", default="auto", choices=["auto", "onnx", "tflite"])
+    p.add_argument("--runtime", default="auto", choices=RUNTIME_CHOICES)
     p.add_argument("--threads", type=positive_int, help="inference threads (default: profile)")
     p.add_argument("--max-batch", type=positive_int, default=64)
     p.add_argument("--max-chars", type=positive_int, default=20_000)
