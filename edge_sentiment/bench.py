@@ -10,6 +10,7 @@ from typing import Any
 
 from .classifier import SentimentClassifier
 from .errors import InputError
+from .metrics import percentile
 
 SAMPLE_TEXTS = (
     "The battery died after two days.",
@@ -29,8 +30,7 @@ def peak_rss_mb() -> float:
 
 
 def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+    return float(percentile(sorted(values), q) or 0.0)
 
 
 def run_bench(load_kwargs: dict[str, Any], n: int = 200, batch: int = 32,

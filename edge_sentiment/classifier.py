@@ -40,8 +40,6 @@ from .tokenize import Encoded, TextEncoder, check_text
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 256  # when no profile sets one
-
 
 @dataclass(frozen=True)
 class Prediction:
@@ -62,9 +60,9 @@ class ClassifierInfo:
     profile: str
     reason: str
     bundle: dict[str, Any]
+    max_batch: int  # texts per model call: the profile's runtime.max_batch
     rejected: list[dict[str, Any]] = field(default_factory=list)
     load_seconds: float = 0.0
-    max_batch: int = MAX_BATCH  # texts per model call: the profile's runtime.max_batch
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -176,15 +176,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lazy(module: str, func: str) -> Handler:
-    def run(args: argparse.Namespace) -> int:
-        import importlib
-
-        handler: Handler = getattr(importlib.import_module(module), func)
-        return handler(args)
-    return run
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edge-sentiment", description="Offline sentiment "
                                      "classification for edge devices.")

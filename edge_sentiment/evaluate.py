@@ -24,7 +24,7 @@ class _Classifies(Protocol):
 def read_labeled_tsv(path: Path) -> tuple[list[str], list[str]]:
     """Header ``text<TAB>label``; each line split on its last tab; no quoting."""
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        lines = path.read_bytes().decode("utf-8").split("\n")  # a lone CR stays in its text
     except FileNotFoundError as exc:
         raise InputError(f"{path}: file not found") from exc
     except (OSError, UnicodeDecodeError) as exc:

@@ -41,7 +41,9 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 3)
 
 
-def _pct(sorted_vals: list[float], q: float) -> float | None:
+def percentile(sorted_vals: list[float], q: float) -> float | None:
+    """The nearest-rank ``q`` quantile of sorted values (None when empty): the one definition
+    used by the metrics windows and by ``bench``."""
     if not sorted_vals:
         return None
     idx = min(len(sorted_vals) - 1, max(0, math.ceil(q * len(sorted_vals)) - 1))
@@ -109,8 +111,8 @@ class MetricsRecorder:
         n = w.count
         return {
             "window_start": w.start, "window_end": end, "count": n, "errors": w.errors,
-            "latency_ms": {"p50": _ms(_pct(lat, 0.5)), "p95": _ms(_pct(lat, 0.95)),
-                           "p99": _ms(_pct(lat, 0.99))},
+            "latency_ms": {"p50": _ms(percentile(lat, 0.5)), "p95": _ms(percentile(lat, 0.95)),
+                           "p99": _ms(percentile(lat, 0.99))},
             "throughput_per_s": round(n / max(end - w.start, 1e-9), 3),
             "labels": dict(w.labels),
             "confidence": {"mean": round(w.confidence_sum / n, 4) if n else None,

@@ -376,7 +376,3 @@ class Build:
         return float(sum(self.times.values()) + sum(r["distill_seconds"] for r in pareto
                                                     if r.get("distill_reused")))
 
-
-def clean(out: Path) -> None:
-    if out.exists():
-        shutil.rmtree(out)

@@ -19,7 +19,6 @@ class TeacherCfg:
     batch: int = 32
     lr: float = 5e-5
     max_examples: int = 0  # 0: no cap
-    skip_training: bool = False  # smoke only: use the pretrained encoder with a trained head
     # Emoji spelled out as their names in the teacher's tokenizer (convert/emoji_tokens.py), and
     # one token each in the student's.
     emoji: bool = False

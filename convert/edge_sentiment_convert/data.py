@@ -34,7 +34,7 @@ def read_tsv(path: Path, labeled: bool = True, source: str = "") -> list[Example
     if not path.is_file():
         raise DataError(f"{path}: data file not found")
     try:
-        lines = path.read_text(encoding="utf-8").split("\n")
+        lines = path.read_bytes().decode("utf-8").split("\n")  # a lone CR stays in its text
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 ({exc})") from exc
     header = lines[0].rstrip("\r").split("\t")
@@ -42,7 +42,8 @@ def read_tsv(path: Path, labeled: bool = True, source: str = "") -> list[Example
     if header != want:
         raise DataError(f"{path}:1: header must be {'<TAB>'.join(want)}, got {lines[0]!r}")
     out = []
-    for no, line in enumerate(lines[1:], start=2):
+    for no, raw in enumerate(lines[1:], start=2):
+        line = raw.rstrip("\r")  # CRLF files: the label would end in \r
         if not line.strip():
             continue
         if "\t" not in line:

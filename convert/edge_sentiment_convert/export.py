@@ -1,6 +1,6 @@
 """Export a student to ONNX (fp32 and dynamic int8) and TFLite (int8); quantize the teacher.
 
-Pitfalls handled here (see the project's FACTS):
+Pitfalls handled here (measured on this project's build machines):
 - ``quant_pre_process`` needs ``skip_symbolic_shape=True`` for BERT-style graphs;
 - litert-torch wants fixed shapes and int32 inputs;
 - ai-edge-quantizer's per-channel dynamic int8 outputs zeros on tflite-runtime

@@ -1,7 +1,8 @@
 """The student: a small BERT-style encoder written for clean ONNX and TFLite export.
 
 Design choices for edge runtimes:
-- an additive attention mask built in the graph (no GATHER_ND, see FACTS.md);
+- an additive attention mask built in the graph (the stock mask adds a GATHER_ND v5 op, which
+  tflite-runtime 2.14 rejects);
 - GELU: the tanh approximation (the default; bundle 1.1.0 had it) or, with
   ``gelu="exact"`` (bundle 1.2.0), the erf form the teacher has, which ONNX Runtime fuses into
   one Gelu node where the tanh form stays six elementwise nodes per layer (TFLite has a GELU op

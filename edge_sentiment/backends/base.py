@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -33,8 +32,3 @@ class Backend(Protocol):
         """Release native resources."""
         ...
 
-
-class BackendFactory(Protocol):
-    """Module-level entry point of a backend module."""
-
-    def __call__(self, model_path: Path, options: BackendOptions) -> Backend: ...

@@ -20,7 +20,9 @@ from .detect import HardwareFacts
 _MATCH_KEYS = {"arch", "model", "compatible", "jetson", "edgetpu", "cpu_flags"}
 # Per backend, ``<name>_providers`` (onnx_providers, tflite_providers, ...) from the registry.
 _RUNTIME_KEYS = {"backends", *(f"{name}_providers" for name in REGISTRY), "threads", "precision",
-                 "max_batch", "memory_budget_mb"}
+                 "max_batch"}
+# Keys that were read once and are refused now, with why (a one-line error, not "unknown").
+_RETIRED = {"memory_budget_mb": "it never had an effect; remove it"}
 _TOP_KEYS = {"name", "description", "priority", "notes", "match", "runtime"}
 BACKENDS = tuple(REGISTRY)
 
@@ -59,7 +61,6 @@ class Profile:
     threads: int | None
     precision: tuple[str, ...]
     max_batch: int
-    memory_budget_mb: int
     notes: str = ""
     source: str = ""
 
@@ -76,7 +77,6 @@ class Profile:
         need(set(self.precision) <= {"int8", "fp16", "fp32"} and bool(self.precision),
              "runtime.precision", "must list int8, fp16 or fp32")
         need(self.max_batch >= 1, "runtime.max_batch", "must be >= 1")
-        need(self.memory_budget_mb >= 16, "runtime.memory_budget_mb", "must be >= 16")
         if self.match.model is not None:
             try:
                 re.compile(self.match.model)
@@ -88,7 +88,7 @@ class Profile:
                 **{f"{b}_providers": list(p) for b, p in self.providers.items()},
                 "threads": self.threads,
                 "precision": list(self.precision), "max_batch": self.max_batch,
-                "memory_budget_mb": self.memory_budget_mb, "notes": self.notes}
+                "notes": self.notes}
 
 
 def _typed(table: dict[str, Any], key: str, typ: type, where: str, default: Any = None) -> Any:
@@ -108,6 +108,8 @@ def _table(data: dict[str, Any], key: str, allowed: set[str], where: str) -> dic
     table = data.get(key, {})
     if not isinstance(table, dict):
         raise ProfileError(f"{where}: [{key}] must be a table")
+    for retired in set(table) & set(_RETIRED):
+        raise ProfileError(f"{where}: {key}.{retired}: no longer read ({_RETIRED[retired]})")
     unknown = set(table) - allowed
     if unknown:
         raise ProfileError(f"{where}: {key}: unknown keys {sorted(unknown)}")
@@ -143,7 +145,6 @@ def parse_profile(data: dict[str, Any], source: str) -> Profile:
         threads=_typed(r, "threads", int, source),
         precision=_typed(r, "precision", list, source, ("int8",)),
         max_batch=_typed(r, "max_batch", int, source, 32),
-        memory_budget_mb=_typed(r, "memory_budget_mb", int, source, 256),
         source=source,
     )
 

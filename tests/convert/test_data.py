@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
-from edge_sentiment_convert.data import weighted_rows
+from edge_sentiment.evaluate import read_labeled_tsv
+from edge_sentiment_convert.data import read_tsv, weighted_rows
 
 SOURCES = ["a", "b", "a", "u", "b", "a", "u", "u"]
 
@@ -31,3 +33,16 @@ def test_repeats_come_as_later_passes_and_the_sample_is_seeded() -> None:
     assert weighted_rows(many, {"s": 0.3}, seed=7) == weighted_rows(many, {"s": 0.3}, seed=7)
     assert weighted_rows(many, {"s": 0.3}, seed=7) != weighted_rows(many, {"s": 0.3}, seed=8)
     assert len(weighted_rows(many, {"s": 1.3}, seed=7)) == 130
+
+
+def test_a_crlf_split_reads_like_an_lf_one(tmp_path: Path) -> None:
+    (tmp_path / "lf.tsv").write_bytes(b"text\tlabel\ngreat\tpositive\nbad\tnegative\n")
+    (tmp_path / "crlf.tsv").write_bytes(b"text\tlabel\r\ngreat\tpositive\r\nbad\tnegative\r\n")
+    lf = read_tsv(tmp_path / "lf.tsv", source="s")
+    assert read_tsv(tmp_path / "crlf.tsv", source="s") == lf
+    assert [e.label for e in lf] == ["positive", "negative"]
+    # a carriage return inside a text is part of the text, not a line break
+    (tmp_path / "cr.tsv").write_bytes(b"text\tlabel\r\ngreat\rreally\tpositive\r\n")
+    assert [e.text for e in read_tsv(tmp_path / "cr.tsv")] == ["great\rreally"]
+    texts, labels = read_labeled_tsv(tmp_path / "cr.tsv")
+    assert (texts, labels) == (["great\rreally"], ["positive"])

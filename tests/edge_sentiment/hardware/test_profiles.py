@@ -47,6 +47,9 @@ def _broken(tmp_path: Path, text: str) -> Path:
     ('name = "x"\ncolour = "red"\n[runtime]\nbackends = ["onnx"]\n', "unknown keys"),
     ('name = "x"\n[match]\nmodel = "("\n[runtime]\nbackends = ["onnx"]\n', "match.model"),
     ('name = "x"\n[runtime\n', "invalid TOML"),
+    ('name = "x"\n[runtime]\nbackends = ["onnx"]\nmemory_budget_mb = 300\n',
+     "runtime.memory_budget_mb: no longer read"),
+    ('name = "x"\n[runtime]\nbackends = ["onnx"]\ncoreml_providers = ["ane"]\n', "unknown keys"),
 ])
 def test_broken_profile_names_file_and_field(tmp_path: Path, text: str, field: str) -> None:
     with pytest.raises(ProfileError, match=rf"zz-broken\.toml.*{field}"):
