@@ -207,7 +207,7 @@ class SentimentClassifier:
     @classmethod
     def load(cls, bundle: str | os.PathLike[str] | None = None, runtime: str = "auto",
              profile: str = "auto", threads: int | None = None, provider: str | None = None,
-             sysroot: str | Path = "/") -> SentimentClassifier:
+             sysroot: str | Path | None = None) -> SentimentClassifier:
         """Open ``bundle`` (None: the packaged default) and pick a backend.
 
         ``runtime`` and ``profile`` default to the env vars ``EDGE_SENTIMENT_RUNTIME``
@@ -278,7 +278,7 @@ class SentimentClassifier:
 
 
 def build_engine(bundle: str | os.PathLike[str] | None, runtime: str, profile: str,
-                 threads: int | None, provider: str | None, sysroot: str | Path) -> _Engine:
+                 threads: int | None, provider: str | None, sysroot: str | Path | None) -> _Engine:
     t0 = time.perf_counter()
     runtime, profile = resolve_request(runtime, profile, threads)
     opened = open_bundle(bundle)

@@ -126,7 +126,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     from .classifier import plan_for, resolve_request
     from .hardware import detect
 
-    if not Path(args.sysroot).is_dir():
+    if args.sysroot is not None and not Path(args.sysroot).is_dir():
         raise InputError(f"--sysroot {args.sysroot}: no such folder")
     runtime, profile_name = resolve_request(args.runtime, args.profile, args.threads)
     facts = detect(args.sysroot)
@@ -137,7 +137,7 @@ def cmd_info(args: argparse.Namespace) -> int:
                               "plan": plan.to_json(), "bundle": bundle.summary()}
     first = plan.candidates[0]
     result.update(backend=first.backend, provider=first.provider, threads=first.threads)
-    if args.sysroot == "/":  # only this machine can actually load the model
+    if args.sysroot is None:  # only this machine can actually load the model
         clf = _classifier(args)
         result.update(backend=clf.info.backend, provider=clf.info.provider,
                       threads=clf.info.threads, loaded=clf.info.to_json())
@@ -202,7 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_check)
     p = sub.add_parser("info", help="hardware facts, profile, backend plan, bundle")
     _load_args(p)
-    p.add_argument("--sysroot", default="/", help="read hardware facts under this root")
+    p.add_argument("--sysroot", help="read hardware facts under this root (default: "
+                   "$EDGE_SENTIMENT_SYSROOT, else /)")
     p.set_defaults(func=cmd_info)
     p = sub.add_parser("bench", help="latency, throughput, peak RSS, load time")
     _load_args(p)

@@ -4,7 +4,9 @@ real Mosquitto per test (``broker``)."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +19,36 @@ if TYPE_CHECKING:
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY = FIXTURES / "tiny_bundle"
 SYSROOTS = FIXTURES / "sysroots"
+# Every test, and every process it starts, reads its hardware facts from a recorded 2-core x86
+# machine, whatever the host (an aarch64 or armv7 box included). A test that must read the real
+# machine says so with @pytest.mark.host; the audit hook below fails any other that opens the
+# host's hardware files.
+RECORDED = SYSROOTS / "x86-2core"
+os.environ["EDGE_SENTIMENT_SYSROOT"] = str(RECORDED)
+_HOST_FILES = ("/sys/", "/etc/nv_tegra_release")  # and /proc, except the process's own
+_state = {"host_ok": True}  # outside a test (collection, fixtures of the session): allowed
+_opened: list[str] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "open" and not _state["host_ok"] and isinstance(args[0], str) \
+            and (args[0].startswith(_HOST_FILES)
+                 or (args[0].startswith("/proc/") and not args[0].startswith("/proc/self/"))):
+        _opened.append(args[0])
+
+
+sys.addaudithook(_audit)
+
+
+@pytest.fixture(autouse=True)
+def _recorded_machine(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    host = request.node.get_closest_marker("host") is not None
+    if host:
+        monkeypatch.delenv("EDGE_SENTIMENT_SYSROOT")
+    _state["host_ok"], _opened[:] = host, []
+    yield
+    _state["host_ok"] = True
+    assert not _opened, f"read the host's hardware files without @pytest.mark.host: {_opened}"
 
 
 @pytest.fixture

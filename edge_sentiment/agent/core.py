@@ -116,7 +116,7 @@ class Agent:
         return {"schema": SCHEMAS[DeviceTopic.METRICS], **snap,
                 "model_version": self.clf.info.bundle["version"], "backend": self.clf.info.backend,
                 "uptime_s": round(time.time() - self.started, 1), "rss_mb": _rss_now_mb(),
-                "cpu_temp_c": cpu_temperature("/")}
+                "cpu_temp_c": cpu_temperature()}
 
     def publish_metrics(self) -> None:
         body = self.metrics_body()

@@ -7,10 +7,13 @@ Only files under ``sysroot`` are read, so tests feed recorded /proc, /sys and
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -111,15 +114,29 @@ def _hottest_cpu_zone(zones: tuple[ThermalZone, ...]) -> float | None:
     return max(temps) if temps else None
 
 
-def cpu_temperature(sysroot: str | Path = "/") -> float | None:
+SYSROOT_ENV = "EDGE_SENTIMENT_SYSROOT"
+
+
+def default_sysroot() -> Path:
+    """Where hardware facts are read when no root is given: ``$EDGE_SENTIMENT_SYSROOT`` (a
+    container that mounts the host's /proc and /sys elsewhere; the test suite's recorded
+    machine), else /."""
+    root = Path(os.environ.get(SYSROOT_ENV) or "/")
+    if not root.is_dir():
+        raise ConfigError(f"{SYSROOT_ENV}={str(root)!r}: no such folder")
+    return root
+
+
+def cpu_temperature(sysroot: str | Path | None = None) -> float | None:
     """Only the CPU temperature (what the agent reads every metrics interval), without
     re-reading the rest of the hardware facts."""
-    return _hottest_cpu_zone(_thermal(Path(sysroot)))
+    return _hottest_cpu_zone(_thermal(Path(sysroot) if sysroot else default_sysroot()))
 
 
-def detect(sysroot: str | Path = "/") -> HardwareFacts:
-    """Read the hardware facts of the machine whose root file system is ``sysroot``."""
-    root = Path(sysroot)
+def detect(sysroot: str | Path | None = None) -> HardwareFacts:
+    """Read the hardware facts of the machine whose root file system is ``sysroot`` (default:
+    ``default_sysroot()``)."""
+    root = Path(sysroot) if sysroot else default_sysroot()
     arch, cores, flags = _cpu(root)
     model = _device_tree(root, "model")
     compatible = _device_tree(root, "compatible")

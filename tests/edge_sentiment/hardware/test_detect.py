@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
+from edge_sentiment.errors import ConfigError
 from edge_sentiment.hardware import cpu_temperature, detect
 
 SYSROOTS = Path(__file__).parents[2] / "fixtures" / "sysroots"
@@ -50,6 +52,20 @@ def test_armv7_and_edgetpu(tmp_path: Path) -> None:
     assert facts.arch == "armv7l" and facts.edgetpu
 
 
+@pytest.mark.host
 def test_this_machine() -> None:
-    facts = detect("/")
-    assert facts.arch in {"x86_64", "aarch64"} and facts.cores >= 1
+    facts = detect()  # the suite's recorded machine is unset for a host test: this reads /
+    assert facts.arch in {"x86_64", "aarch64", "armv7l"} and facts.cores >= 1
+    assert facts.cores == (os.cpu_count() or 1)
+
+
+def test_the_suite_reads_a_recorded_machine() -> None:
+    facts = detect()
+    assert (facts.arch, facts.cores) == ("x86_64", 2)  # tests/fixtures/sysroots/x86-2core
+
+
+def test_a_missing_sysroot_in_the_environment_is_a_config_error(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("EDGE_SENTIMENT_SYSROOT", str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="EDGE_SENTIMENT_SYSROOT"):
+        detect()

@@ -90,6 +90,7 @@ def test_a_slow_body_gets_408(server: tuple[int, subprocess.Popen[bytes]]) -> No
     assert reply.startswith(b"HTTP/1.1 408") and b'"body_timeout"' in reply
 
 
+@pytest.mark.host  # the server's RSS, from /proc/<pid>/status
 def test_a_100_mb_body_is_refused_and_rss_stays_flat(server: tuple[int, subprocess.Popen[bytes]]
                                                      ) -> None:
     port, proc = server
