@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Functional check of the runtime on aarch64 under emulation (qemu-user), on an x86_64 host.
-#   packaging/arm64-smoke.sh [WORK_DIR]        (needs root: apt-get and unshare -m)
+#   packaging/arm64-smoke.sh [WORK_DIR]          classify and eval (needs root: apt-get, unshare -m)
+#   packaging/arm64-smoke.sh [WORK_DIR] --tests  the runtime's test subset (ARM64_TESTS) instead
+#   (the agent tests run against the host's Mosquitto; no test that starts a Python child is in
+#   the subset: without binfmt_misc an emulated process cannot exec an aarch64 binary)
 # 1. Debian's qemu-user-static and Debian arm64 Python 3.11 packages, unpacked into a folder;
 # 2. the aarch64 wheels of numpy, onnxruntime and tokenizers from PyPI;
 # 3. classify and eval with the default bundle, inside `unshare -m` with an arm64
@@ -12,6 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(dirname "$here")"
 work="${1:-$root/build/arm64-smoke}"
+mode="${2:-smoke}"
 sysroot="$work/sysroot"
 site="$work/site"
 mkdir -p "$work/debs" "$sysroot" "$site"
@@ -39,6 +43,11 @@ py=(--python-version 3.11 --implementation cp --abi cp311 --only-binary=:all:
     --platform manylinux_2_34_aarch64)
 [ -d "$site/onnxruntime" ] || pip install --quiet --target "$site" "${py[@]}" \
     "numpy>=1.24" "tokenizers>=0.15" "onnxruntime>=1.17" >&2
+if [ "$mode" = "--tests" ] && [ ! -d "$site/_pytest" ]; then
+    # the tflite and agent extras and pytest, also as aarch64 wheels
+    pip install --quiet --target "$site" "${py[@]}" "ai-edge-litert>=1.2" "paho-mqtt>=2.0,<3" \
+        "cryptography>=41" "pydantic>=2.5,<3" "pytest>=8" >&2
+fi
 
 cat > "$work/cpuinfo" <<'CPUINFO'
 processor	: 0
@@ -73,6 +82,22 @@ export QEMU_CPU="${QEMU_CPU:-cortex-a72}"
 export QEMU_LD_PREFIX="$sysroot"
 export PYTHONPATH="$site:$root"
 export PYTHONNOUSERSITE=1
+# The runtime's subset: bundle, tokenizer, backends, selector and profiles, classifier, CLI,
+# the protocol, and the agent against Mosquitto (the host's, started by the tests).
+ARM64_TESTS="tests/edge_sentiment/test_bundle.py tests/edge_sentiment/test_tokenize.py
+  tests/edge_sentiment/test_backends.py tests/edge_sentiment/test_batching.py
+  tests/edge_sentiment/test_classifier.py tests/edge_sentiment/test_cli.py
+  tests/edge_sentiment/hardware tests/edge_sentiment/protocol
+  tests/edge_sentiment/agent/test_parts.py tests/edge_sentiment/agent/test_updates.py"
+if [ "$mode" = "--tests" ]; then
+    # shellcheck disable=SC2086  # the list splits into paths on purpose
+    ARM64_TESTS=$(printf '%s ' $ARM64_TESTS)
+    cd "$root" && exec unshare -m sh -c "mount --bind '$work/cpuinfo' /proc/cpuinfo && \
+        qemu-aarch64-static '$sysroot/usr/bin/python3.11' -m pytest -q -p no:cacheprovider \
+        -o addopts='' --deselect tests/edge_sentiment/test_cli.py::test_classify_stdin_and_bad_bytes \
+        $ARM64_TESTS"
+fi
+unset EDGE_SENTIMENT_SYSROOT  # the smoke reads the emulated machine: the arm64 cpuinfo above
 unshare -m sh -c "mount --bind '$work/cpuinfo' /proc/cpuinfo && \
     qemu-aarch64-static '$sysroot/usr/bin/python3.11' '$work/smoke.py' \
     '$root/tests/fixtures/data/sst2/dev.tsv'"

@@ -71,3 +71,22 @@ def test_topics_are_built_and_parsed_in_one_place() -> None:
     for bad in ("", "a/+", "#", "a//b"):
         with pytest.raises(ValueError, match="prefix"):
             Topics(bad)
+
+
+def test_every_reason_code_is_documented_and_only_those() -> None:
+    import re
+
+    doc = (Path(__file__).parents[3] / "docs" / "agent.md").read_text()
+    section = doc.split("## Reason codes", 1)[1].split("\n## ", 1)[0]
+    rows = dict(re.findall(r"^\| `([a-z_]+)` \|.*\| (yes|no) \|$", section, re.M))
+    assert set(rows) == {r.value for r in UpdateReason}
+    # "again" is yes exactly for the transient verdicts and the broken transfers (the updater
+    # drops those downloads without a final verdict)
+    transfer = {UpdateReason.SIZE_MISMATCH, UpdateReason.BUNDLE_HASH_MISMATCH,
+                UpdateReason.IO_ERROR}
+    assert {r for r in UpdateReason if rows[r.value] == "yes"} == \
+        {r for r in UpdateReason if r.transient} | transfer
+    codes = set(re.findall(r"`([a-z]+_[a-z_]+)`", doc.split("## Security model", 1)[1]
+                           .split("\n## ", 1)[0]))
+    fields = {"bundle_size", "max_bundle_bytes", "faults.ignored_chunks"}  # config and document
+    assert codes - fields <= {r.value for r in UpdateReason}, codes - fields
