@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -11,60 +11,72 @@ from edge_sentiment.errors import ConfigError
 from edge_sentiment.manifest import parse_semver
 from edge_sentiment.tomlfile import read_toml
 
+STAGES = ("teacher", "validate", "soft_labels", "vocab", "teacher_onnx", "teacher_dev", "student",
+          "final", "finish", "table")
+
+
+def at(*stages: str, default: Any = MISSING, factory: Any = MISSING) -> Any:
+    """A config field, with the build stages that first read it (``stages.py``: a change reruns
+    them and every stage after them; ``finish`` is never cached; ``table`` holds other fields)."""
+    assert stages and set(stages) <= set(STAGES), stages
+    if factory is not MISSING:
+        return field(default_factory=factory, metadata={"stages": stages})
+    return field(default=default, metadata={"stages": stages})
+
 
 @dataclass(frozen=True)
 class TeacherCfg:
-    sources: dict[str, float]
-    epochs: float = 1.0
-    batch: int = 32
-    lr: float = 5e-5
-    max_examples: int = 0  # 0: no cap
+    sources: dict[str, float] = at("teacher")
+    epochs: float = at("teacher", default=1.0)
+    batch: int = at("teacher", default=32)
+    lr: float = at("teacher", default=5e-5)
+    max_examples: int = at("teacher", default=0)  # 0: no cap
     # Emoji spelled out as their names in the teacher's tokenizer (convert/emoji_tokens.py), and
     # one token each in the student's.
-    emoji: bool = False
+    emoji: bool = at("teacher", default=False)
     # Identity-term counterfactual copies of each train text that names a group
     # (convert/identity.py), with the original's label.
-    counterfactual: int = 0
+    counterfactual: int = at("teacher", default=0)
 
 
 @dataclass(frozen=True)
 class DistillCfg:
-    unlabeled: int = 0
-    epochs: float = 2.0
-    batch: int = 64
-    lr: float = 5e-4
-    temperature: float = 2.0
-    alpha: float = 0.7  # weight of the soft (teacher) loss
+    unlabeled: int = at("validate", "soft_labels", "vocab", default=0)
+    epochs: float = at("student", default=2.0)
+    batch: int = at("student", default=64)
+    lr: float = at("student", default=5e-4)
+    temperature: float = at("student", default=2.0)
+    alpha: float = at("student", default=0.7)  # weight of the soft (teacher) loss
     # Perturbed copies of each transfer text the teacher labels (convert/augment.py); a student
     # trains on all of them unless its own ``distill = { augment = k }`` asks for fewer.
-    augment: int = 0
+    augment: int = at("soft_labels", default=0)
     # Weight of the feature-distillation loss (convert/distill.py): 1 - cosine between the
     # student's pooled vector (linearly mapped) and the teacher's sentence embedding. 0: off.
-    features: float = 0.0
+    features: float = at("student", default=0.0)
     # The student's transfer-set weight per source, as [teacher] sources weigh the teacher's
     # train set (2.0: every row and its augmented copies twice; 0.5: a half sample; 0: none).
     # "unlabeled" names the unlabeled text; a source not named weighs 1.0. It reuses the
     # teacher's soft labels, so it changes only the students.
-    source_weights: dict[str, float] = field(default_factory=dict)
+    source_weights: dict[str, float] = at("student", factory=dict)
     # The student's random start and batch order (0: the build's seed), so one build can train
     # one recipe on several seeds and see its scatter.
-    seed: int = 0
+    seed: int = at("student", default=0)
     # Transfer texts with an emoji put in (convert/emoji_tokens.emoji_texts), labelled by the
     # teacher; needs [teacher] emoji.
-    emoji_copies: int = 0
+    emoji_copies: int = at("soft_labels", default=0)
     # Identity-term counterfactual copies of the transfer texts, with the original's soft label.
-    counterfactual: int = 0
+    counterfactual: int = at("student", default=0)
     # Negated and contrast copies of transfer texts (convert/compose.py), labelled by the teacher.
-    negation_copies: int = 0
-    contrast_copies: int = 0
+    negation_copies: int = at("soft_labels", default=0)
+    contrast_copies: int = at("soft_labels", default=0)
 
 
 @dataclass(frozen=True)
 class VocabCfg:
-    min_count: int = 3
-    max_size: int = 16000
+    min_count: int = at("vocab", default=3)
+    max_size: int = at("vocab", default=16000)
     # Keep the identity words of convert/identity.py whole, whatever their count.
-    keep_identity: bool = False
+    keep_identity: bool = at("vocab", default=False)
 
 
 STUDENT_ARCHS = ("transformer", "cnn")
@@ -73,23 +85,25 @@ TRANSFORMER_ONLY = ("heads", "intermediate", "head_dim", "gelu")
 
 @dataclass(frozen=True)
 class StudentCfg:
-    name: str
-    layers: int
-    hidden: int
-    heads: int = 0  # transformer only (required there)
-    intermediate: int = 0  # transformer only (required there)
-    emb_rank: int = 0  # cnn: required (its embedding is always factorised)
-    arch: str = "transformer"  # or "cnn" (convert/cnn.py)
-    kernel: int = 0  # cnn only: odd convolution width (0: 3)
+    name: str = at("student")
+    layers: int = at("student")
+    hidden: int = at("student")
+    heads: int = at("student", default=0)  # transformer only (required there)
+    intermediate: int = at("student", default=0)  # transformer only (required there)
+    emb_rank: int = at("student", default=0)  # cnn: required (its embedding is always factorised)
+    arch: str = at("student", default="transformer")  # or "cnn" (convert/cnn.py)
+    kernel: int = at("student", default=0)  # cnn only: odd convolution width (0: 3)
     # cnn only: self-attention layers on top of the convolutions (these need heads and
     # intermediate; they start from the teacher's last layers)
-    attention: int = 0
-    init_from_teacher: bool = True
-    head_dim: int = 0  # 0: hidden // heads; 32 with fewer than hidden / 32 heads prunes heads
-    gelu: str = "tanh"  # or "exact" (the teacher's erf form; one fused node in ONNX Runtime)
+    attention: int = at("student", default=0)
+    init_from_teacher: bool = at("student", default=True)
+    # 0: hidden // heads; 32 with fewer than hidden / 32 heads prunes heads
+    head_dim: int = at("student", default=0)
+    # or "exact" (the teacher's erf form; one fused node in ONNX Runtime)
+    gelu: str = at("student", default="tanh")
     # This candidate's own distillation settings over [distill] (epochs, batch, lr, temperature,
     # alpha), so one build can compare recipes as well as shapes on the same teacher.
-    distill: dict[str, Any] = field(default_factory=dict)
+    distill: dict[str, Any] = at("student", factory=dict)
 
 
 TFLITE_SCHEMES = ("dynamic_tensorwise", "weight_only")  # int8 compute first: the faster one
@@ -98,35 +112,38 @@ TFLITE_QUANT_MODES = (*TFLITE_SCHEMES, "auto")
 
 @dataclass(frozen=True)
 class BuildConfig:
-    name: str
-    version: str
-    teacher: TeacherCfg
-    students: tuple[StudentCfg, ...]
-    distill: DistillCfg = field(default_factory=DistillCfg)
-    vocab: VocabCfg = field(default_factory=VocabCfg)
-    seed: int = 13
-    max_seq_length: int = 128
-    tflite_quant: str = "dynamic_tensorwise"  # or weight_only, or auto (best dev agreement)
-    onnx_per_channel: bool = True  # False: per-tensor int8 weights, as TFLite TENSORWISE has
-    max_onnx_mb: float = 8.0
-    golden_per_label: int = 4
-    eval_limit: int = 0  # 0: every row of every dev/test split
+    name: str = at("finish")
+    version: str = at("finish")
+    teacher: TeacherCfg = at("table")
+    students: tuple[StudentCfg, ...] = at("table")
+    distill: DistillCfg = at("table", factory=DistillCfg)
+    vocab: VocabCfg = at("table", factory=VocabCfg)
+    seed: int = at("teacher", default=13)
+    max_seq_length: int = at("teacher", default=128)
+    # or weight_only, or auto (best dev agreement)
+    tflite_quant: str = at("final", default="dynamic_tensorwise")
+    # False: per-tensor int8 weights, as TFLite TENSORWISE has
+    onnx_per_channel: bool = at("student", default=True)
+    max_onnx_mb: float = at("final", default=8.0)
+    golden_per_label: int = at("finish", default=4)
+    eval_limit: int = at("teacher_onnx", default=0)  # 0: every row of every dev/test split
     # The chosen student: the fastest whose mean dev macro-F1 is at most this many points behind
     # the teacher fp32's (0, or none that close: the best candidate on dev).
-    max_dev_gap: float = 0.0
-    gap_sources: tuple[str, ...] = ()  # the sources max_dev_gap looks at (default: every source)
-    speed_runs: int = 300
+    max_dev_gap: float = at("final", default=0.0)
+    # the sources max_dev_gap looks at (default: every source)
+    gap_sources: tuple[str, ...] = at("final", default=())
+    speed_runs: int = at("student", default=300)
     # The source whose dev texts the speed stage also times (real lengths; the bench's built-in
     # samples are short). "": the first gap source, else the first [teacher] source.
-    speed_texts: str = ""
+    speed_texts: str = at("final", default="")
     # A bundle the speed stage times beside the student ("packaged": the default bundle installed
     # when the build ran; "": none), so a new default's latency is compared in the same run.
-    speed_baseline: str = ""
+    speed_baseline: str = at("final", default="")
     # Fit temperature and per-class biases on pooled dev (convert/calibrate.py).
-    calibrate: bool = False
-    min_neutral_recall: float = 0.0  # the bias fit's floor for each 3-class dev source
+    calibrate: bool = at("final", default=False)
+    min_neutral_recall: float = at("final", default=0.0)  # the bias fit's floor for each 3-class dev source
     # Targets the card checks the build against (name -> number); none: the card lists none.
-    targets: dict[str, float] = field(default_factory=dict)
+    targets: dict[str, float] = at("finish", factory=dict)
 
     def distill_for(self, student: StudentCfg) -> DistillCfg:
         """[distill] with the student's own overrides applied."""

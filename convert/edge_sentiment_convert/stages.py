@@ -10,10 +10,10 @@ everything. Adding a student candidate trains only that one; the chosen-student 
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from typing import Any
 
-from .config import BuildConfig
+from .config import BuildConfig, StudentCfg
 
 # Keys added after builds had saved markers (by their last dotted part), left out of the inputs
 # while at these defaults, so a marker written before they existed still matches.
@@ -24,6 +24,14 @@ LATE_KEYS: dict[str, Any] = {"arch": "transformer", "kernel": 0, "augment": 0, "
                              "negation_copies": 0, "contrast_copies": 0}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
 FINAL_STAGES = ("calibrate", "tflite", "evaluate", "behaviour", "speed")
+# What each stage builds on. A config field declares the stages that first read it (``at(...)``
+# in config.py); a stage's inputs are the fields of it and of every stage it builds on.
+# "student" stands for each ``student-<name>`` stage, "final" for each of FINAL_STAGES.
+AFTER: dict[str, tuple[str, ...]] = {
+    "teacher": (), "validate": ("teacher",), "soft_labels": ("teacher",), "vocab": ("teacher",),
+    "teacher_onnx": ("teacher",), "teacher_dev": ("teacher_onnx",),
+    "student": ("soft_labels", "vocab", "teacher_onnx"), "final": ("student",),
+}
 
 
 def stage_inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
@@ -32,41 +40,44 @@ def stage_inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
             if LATE_KEYS.get(k.rsplit(".", 1)[-1], object()) != v}
 
 
-def _inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
-    teacher = {"seed": cfg.seed, "max_seq_length": cfg.max_seq_length,
-               **_flat("teacher", asdict(cfg.teacher))}
-    if name == "teacher":
-        return teacher
-    if name == "validate":
-        return {**teacher, "distill.unlabeled": cfg.distill.unlabeled}
-    if name == "soft_labels":
-        return {**teacher, "distill.unlabeled": cfg.distill.unlabeled,
-                "distill.augment": cfg.distill.augment,
-                "distill.emoji_copies": cfg.distill.emoji_copies,
-                "distill.negation_copies": cfg.distill.negation_copies,
-                "distill.contrast_copies": cfg.distill.contrast_copies}
-    if name == "vocab":
-        return {**teacher, "distill.unlabeled": cfg.distill.unlabeled, **_flat("vocab", asdict(cfg.vocab))}
-    if name in ("teacher_onnx", "teacher_dev"):
-        return {**teacher, "eval_limit": cfg.eval_limit}
-    common = {**_inputs(cfg, "soft_labels"), **_inputs(cfg, "vocab"), "eval_limit": cfg.eval_limit,
-              "onnx_per_channel": cfg.onnx_per_channel, "speed_runs": cfg.speed_runs}
+def _kind(cfg: BuildConfig, name: str) -> tuple[str, StudentCfg | None]:
     if name.startswith("student-"):
         spec = next((s for s in cfg.students if f"student-{s.name}" == name), None)
         if spec is None:
             raise KeyError(f"no student stage {name!r} in this config")
-        return {**common, **_flat("distill", asdict(cfg.distill_for(spec))),
-                **_flat("student", asdict(spec))}  # the effective settings, overrides applied
-    if name not in FINAL_STAGES:
+        return "student", spec
+    if name in FINAL_STAGES:
+        return "final", None
+    if name not in AFTER:
         raise KeyError(f"unknown build stage {name!r}")
-    final = {**common, **_flat("distill", asdict(cfg.distill)), "max_onnx_mb": cfg.max_onnx_mb,
-             "max_dev_gap": cfg.max_dev_gap, "gap_sources": list(cfg.gap_sources),
-             "tflite_quant": cfg.tflite_quant, "speed_texts": cfg.speed_texts,
-             "calibrate": cfg.calibrate, "min_neutral_recall": cfg.min_neutral_recall,
-             "speed_baseline": cfg.speed_baseline}
-    for s in cfg.students:
-        final.update(_flat(f"students.{s.name}", asdict(s)))
-    return final
+    return name, None
+
+
+def upstream(kind: str) -> set[str]:
+    """``kind`` and every stage it builds on."""
+    out = {kind}
+    for before in AFTER[kind]:
+        out |= upstream(before)
+    return out
+
+
+def _fields(obj: Any, prefix: str, wanted: set[str]) -> dict[str, Any]:
+    return {f"{prefix}{f.name}": getattr(obj, f.name) for f in fields(obj)
+            if wanted & set(f.metadata["stages"])}
+
+
+def _inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
+    kind, spec = _kind(cfg, name)
+    wanted = upstream(kind)
+    distill = cfg.distill_for(spec) if spec else cfg.distill  # a student's overrides applied
+    out = {**_fields(cfg, "", wanted), **_fields(cfg.teacher, "teacher.", wanted),
+           **_fields(distill, "distill.", wanted), **_fields(cfg.vocab, "vocab.", wanted)}
+    if spec is not None:
+        out.update(_fields(spec, "student.", wanted))
+    elif kind == "final":  # the choice looks at every candidate
+        for s in cfg.students:
+            out.update(_fields(s, f"students.{s.name}.", wanted))
+    return out
 
 
 def changed_since(saved: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
@@ -80,10 +91,6 @@ def changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     keys = sorted(set(before) | set(now))
     return [f"{k}: {before.get(k)!r} -> {now.get(k)!r}" for k in keys
             if _jsonish(before.get(k)) != _jsonish(now.get(k))]
-
-
-def _flat(prefix: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {f"{prefix}.{k}": v for k, v in data.items()}
 
 
 def _jsonish(value: Any) -> Any:

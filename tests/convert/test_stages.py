@@ -8,7 +8,13 @@ from pathlib import Path
 
 from edge_sentiment_convert.build import Build
 from edge_sentiment_convert.config import load_config
-from edge_sentiment_convert.stages import FINAL_STAGES, TEACHER_STAGES, changed, stage_inputs
+from edge_sentiment_convert.stages import (
+    FINAL_STAGES,
+    LATE_KEYS,
+    TEACHER_STAGES,
+    changed,
+    stage_inputs,
+)
 
 ROOT = Path(__file__).parents[2]
 SMOKE = ROOT / "convert" / "configs" / "smoke.toml"
@@ -115,3 +121,35 @@ def test_transfer_weights_retrain_only_that_student_on_the_same_soft_labels() ->
     moved = {n for n in _stages(cfg) if changed(stage_inputs(cfg, n), stage_inputs(other, n))}
     assert moved == {f"student-{first.name}", *FINAL_STAGES}
     assert "distill.source_weights" not in stage_inputs(cfg, f"student-{first.name}")
+
+
+def test_every_config_field_belongs_to_a_stage() -> None:
+    """A field added without ``at(...)`` (so without the stages that read it) fails here, instead
+    of silently escaping cache invalidation."""
+    from dataclasses import fields, is_dataclass
+
+    from edge_sentiment_convert.config import (
+        STAGES,
+        BuildConfig,
+        DistillCfg,
+        StudentCfg,
+        TeacherCfg,
+        VocabCfg,
+    )
+    from edge_sentiment_convert.stages import AFTER, stage_inputs
+
+    cfg = load_config(SMOKE)
+    seen: set[str] = set()
+    for name in ("teacher", "validate", "soft_labels", "vocab", "teacher_onnx", "teacher_dev",
+                 *[f"student-{s.name}" for s in cfg.students], "evaluate"):
+        seen |= {k.split(".")[-1] for k in stage_inputs(cfg, name)}
+    for cls in (BuildConfig, TeacherCfg, DistillCfg, VocabCfg, StudentCfg):
+        for f in fields(cls):
+            stages = f.metadata.get("stages")
+            assert stages and set(stages) <= set(STAGES), f"{cls.__name__}.{f.name}: no stage"
+            assert set(stages) - {"finish", "table"} <= set(AFTER), (cls.__name__, f.name)
+            if "table" in stages:
+                assert f.name in ("teacher", "students", "distill", "vocab")
+            elif "finish" not in stages:  # a cached stage reads it: it is among their inputs
+                assert f.name in seen or f.name in LATE_KEYS, f"{cls.__name__}.{f.name}"
+    assert all(is_dataclass(t) for t in (TeacherCfg, DistillCfg, VocabCfg, StudentCfg))
