@@ -167,9 +167,12 @@ def extract_tar(archive: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits
     """Check every member and the totals, then unpack into ``dest``; return the bundle root."""
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members = []
+            members, names = [], set()
             for member in tar:  # headers one by one: a million-member archive stops early
                 members.append(member)
+                if member.isfile() and member.name in names:
+                    raise UnsafePathError(f"{archive}: member {member.name!r} appears twice")
+                names.add(member.name)
                 if len(members) > limits.max_members:
                     raise UnsafePathError(f"{archive}: more than {limits.max_members} members")
                 check_tar_member(member, limits.max_member_bytes)
@@ -177,7 +180,7 @@ def extract_tar(archive: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits
             if total > limits.max_total_bytes:
                 raise UnsafePathError(f"{archive}: unpacks to {total} bytes, over the limit of "
                                       f"{limits.max_total_bytes}")
-            tar.extractall(dest, members=members, filter="data")
+            _write_members(tar, members, dest)
     except tarfile.TarError as exc:
         raise BundleError(f"{archive}: not a readable tar archive: {exc}") from exc
     if (dest / MANIFEST_FILE).is_file():
@@ -186,6 +189,25 @@ def extract_tar(archive: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits
     if len(subdirs) == 1 and (subdirs[0] / MANIFEST_FILE).is_file():
         return subdirs[0]
     raise BundleError(f"{archive}: no {MANIFEST_FILE} at the top of the archive")
+
+
+def _write_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: Path) -> None:
+    """Write checked members (plain files and folders, safe relative paths) ourselves, with
+    plain modes: ``extractall(filter=...)`` is missing from Python 3.11 before 3.11.4, which
+    Debian 12 and Raspberry Pi OS ship (3.11.2)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for member in members:
+        target = dest / member.name
+        if member.isdir():
+            target.mkdir(mode=0o755, parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        source = tar.extractfile(member)
+        if source is None:
+            raise UnsafePathError(f"archive member {member.name!r}: no data")
+        with source, open(target, "xb") as out:  # "x": a duplicate member is refused
+            shutil.copyfileobj(source, out)
+        target.chmod(0o644)
 
 
 def pack_bundle(root: Path, out: Path) -> Path:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-STUDENT, TFLITE, TEACHER = "student int8 (ONNX)", "student int8 (TFLite)", "teacher fp32 (ONNX)"
+from .layout import Artifact
+
+STUDENT, TFLITE, TEACHER = Artifact.STUDENT_INT8, Artifact.STUDENT_TFLITE, Artifact.TEACHER_FP32
 
 
 def _pct(x: float | None) -> str:

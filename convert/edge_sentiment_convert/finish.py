@@ -14,14 +14,15 @@ from . import report
 from .bundle_writer import update_manifest, write_bundle
 from .card import card
 from .data import LABELS, load_split
+from .layout import Artifact
 
 if TYPE_CHECKING:
     from .build import Build
 
-BEHAVIOUR_MODELS = ("student int8 (ONNX)", "student int8 (TFLite)", "teacher fp32 (ONNX)")
+BEHAVIOUR_MODELS = (Artifact.STUDENT_INT8, Artifact.STUDENT_TFLITE, Artifact.TEACHER_FP32)
 
 
-def behaviour(arts: dict[str, tuple[Path, str]], seed: int) -> dict[str, Any]:
+def behaviour(arts: dict[Artifact, tuple[Path, str]], seed: int) -> dict[str, Any]:
     """The behavioural suite (edge_sentiment.check) on the student and the teacher."""
     from edge_sentiment import SentimentClassifier
     from edge_sentiment.check import run_suite
@@ -29,16 +30,16 @@ def behaviour(arts: dict[str, tuple[Path, str]], seed: int) -> dict[str, Any]:
     out = {}
     for label in BEHAVIOUR_MODELS:
         path, runtime = arts[label]
-        out[label] = run_suite(SentimentClassifier.load(path, runtime=runtime), seed=seed).to_json()
+        out[str(label)] = run_suite(SentimentClassifier.load(path, runtime=runtime), seed=seed).to_json()
     return out
 
 
-def speed(build: Build, arts: dict[str, tuple[Path, str]]) -> dict[str, Any]:
+def speed(build: Build, arts: dict[Artifact, tuple[Path, str]]) -> dict[str, Any]:
     """The chosen student against the teacher (and ``speed_baseline``, the bundle it replaces),
     on the bench's short samples and on the dev texts of ``speed_texts`` (real lengths)."""
     cfg = build.cfg
-    models = {k: arts[k] for k in ("student int8 (ONNX)", "student int8 (TFLite)",
-                                   "teacher fp32 (ONNX)", "teacher int8 (ONNX)")}
+    models = {str(a): arts[a] for a in (Artifact.STUDENT_INT8, Artifact.STUDENT_TFLITE,
+                                        Artifact.TEACHER_FP32, Artifact.TEACHER_INT8)}
     baseline = report.baseline_bundle(cfg.speed_baseline, build.out)
     if baseline is not None:
         models[f"baseline {baseline[1]} int8 (ONNX)"] = (baseline[0], "onnx")
@@ -51,11 +52,11 @@ def speed(build: Build, arts: dict[str, tuple[Path, str]]) -> dict[str, Any]:
 def context(build: Build, best: dict[str, Any], pareto: list[dict[str, Any]],
             evals: dict[str, Any], spd: dict[str, Any], t0: float) -> dict[str, Any]:
     cfg, out = build.cfg, build.out
-    s = spd["student int8 (ONNX)"]["p50_ms"]
-    summary = (f"Student int8 ONNX is {spd['teacher fp32 (ONNX)']['p50_ms'] / s:.1f}x faster "
-               f"than the teacher fp32 ONNX and {spd['teacher int8 (ONNX)']['p50_ms'] / s:.1f}x "
+    s = spd[Artifact.STUDENT_INT8]["p50_ms"]
+    summary = (f"Student int8 ONNX is {spd[Artifact.TEACHER_FP32]['p50_ms'] / s:.1f}x faster "
+               f"than the teacher fp32 ONNX and {spd[Artifact.TEACHER_INT8]['p50_ms'] / s:.1f}x "
                "faster than the teacher int8 ONNX (Optimum ORTQuantizer, per-channel dynamic).")
-    folder = out / "students" / best["name"]
+    folder = build.layout.student(best["name"])
     return {
         "name": cfg.name, "version": cfg.version, "evals": evals, "speed": spd,
         "speed_summary": summary, "pareto": pareto, "config_name": build.config_path.name,
@@ -64,27 +65,27 @@ def context(build: Build, best: dict[str, Any], pareto: list[dict[str, Any]],
                    f"--out {out}",
         "build_minutes": build.build_seconds(pareto, t0) / 60, "stage_seconds": build.times,
         "machine": report.machine(torch.get_num_threads()),
-        "agreement": report.agreement(evals["student int8 (ONNX)"],
-                                      evals["student int8 (TFLite)"]),
+        "agreement": report.agreement(evals[Artifact.STUDENT_INT8],
+                                      evals[Artifact.STUDENT_TFLITE]),
         "sizes": {"student int8 ONNX": (folder / "student.int8.onnx").stat().st_size,
                   "student int8 TFLite": (folder / "student.int8.tflite").stat().st_size,
                   "student fp32 ONNX": (folder / "student.fp32.onnx").stat().st_size,
-                  "teacher fp32 ONNX": (out / "teacher/teacher.fp32.onnx").stat().st_size},
+                  "teacher fp32 ONNX": build.layout.teacher_onnx("fp32").stat().st_size},
     }
 
 
 def final_bundle(build: Build, name: str, ctx: dict[str, Any]) -> Path:
     cfg = build.cfg
-    folder = build.out / "students" / name
+    folder = build.layout.student(name)
     dev = [e.text for src in cfg.teacher.sources for e in load_split(build.data, src, "dev")]
-    out = build.out / "bundle"
+    out = build.layout.bundle
     models = [{"path": folder / "student.int8.onnx", "runtime": "onnx", "precision": "int8",
                "input_shape": [None, None]},
               {"path": folder / "student.int8.tflite", "runtime": "tflite", "precision": "int8",
                "input_shape": [1, cfg.max_seq_length]}]
     write_bundle(out, name=cfg.name, version=cfg.version, labels=LABELS,
                  max_seq_length=cfg.max_seq_length,
-                 tokenizer_file=build.out / "vocab" / "tokenizer.json", models=models,
+                 tokenizer_file=build.layout.vocab_tokenizer, models=models,
                  golden_texts=dev[:2000], reference_texts=dev,
                  per_label=cfg.golden_per_label, card="placeholder",
                  calibration=build.cal.get("student"))
@@ -102,7 +103,7 @@ def final_bundle(build: Build, name: str, ctx: dict[str, Any]) -> Path:
         (out / "behaviour.json").write_text(json.dumps(ctx["behaviour"], indent=1))
     (out / "MODEL_CARD.md").write_text(card(ctx), encoding="utf-8")
     student_eval = {s: {m: r.get(m) for m in ("n", "accuracy", "macro_f1", "macro_recall", "ece")}
-                    for s, r in ctx["evals"]["student int8 (ONNX)"].items()}
+                    for s, r in ctx["evals"][Artifact.STUDENT_INT8].items()}
     update_manifest(out, evaluation={"student_int8_onnx": student_eval,
                                      "agreement_onnx_tflite": ctx["agreement"]})
     pack_bundle(out, build.out / f"{cfg.name}-{cfg.version}.tar")

@@ -118,6 +118,31 @@ def test_tar_symlink_and_device_are_refused(tmp_path: Path) -> None:
         extract_tar(_tar_with(tmp_path, dev), tmp_path / "o2")
 
 
+def test_a_duplicate_member_and_odd_modes_are_handled(tmp_path: Path) -> None:
+    path = tmp_path / "dup.tar"
+    with tarfile.open(path, "w") as tar:
+        for data in (b"one", b"two"):  # the second would silently replace the first
+            info = tarfile.TarInfo("manifest.json")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(UnsafePathError, match="twice"):
+        extract_tar(path, tmp_path / "o1")
+    odd = tmp_path / "odd.tar"
+    with tarfile.open(odd, "w") as tar:
+        info = tarfile.TarInfo("sub/manifest.json")
+        info.size, info.mode = 2, 0o4777  # setuid, world-writable: written as 0644
+        tar.addfile(info, io.BytesIO(b"{}"))
+    extract_tar_or_none(odd, tmp_path / "o2")
+    assert oct((tmp_path / "o2" / "sub" / "manifest.json").stat().st_mode & 0o7777) == "0o644"
+
+
+def extract_tar_or_none(path: Path, dest: Path) -> None:
+    try:
+        extract_tar(path, dest)
+    except BundleError:
+        pass  # "no manifest.json at the top": the files are written before that check
+
+
 def test_no_runnable_artifact_lists_both_sides(bundle_copy) -> None:  # type: ignore[no-untyped-def]
     root = bundle_copy(lambda d: d.update(artifacts=[a for a in d["artifacts"]
                                                      if a["runtime"] == "tflite"]))

@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -244,6 +245,7 @@ def test_startup_timing_script_reports_every_build(dist: Path, tmp_path: Path) -
 
 
 @pytest.mark.slow
+@pytest.mark.host  # the smoke reads the emulated machine's /proc/cpuinfo, bind-mounted
 def test_arm64_smoke_under_qemu() -> None:
     """packaging/arm64-smoke.sh: Debian arm64 Python + PyPI aarch64 wheels under qemu-user."""
     if os.geteuid() != 0:
@@ -254,3 +256,22 @@ def test_arm64_smoke_under_qemu() -> None:
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["machine"] == "aarch64" and result["profile"] == "generic-aarch64"
     assert result["label"] == "negative" and result["eval_n"] == 40
+
+
+@pytest.mark.slow
+def test_the_runtime_subset_passes_on_aarch64_under_qemu(tmp_path: Path) -> None:
+    """packaging/arm64-smoke.sh --tests: bundle, tokenizer, backends, selector and profiles,
+    classifier, CLI, protocol and the agent against Mosquitto, on aarch64 (Debian's arm64 Python
+    3.11.2 and PyPI's aarch64 wheels). Writes its time to build/arm64-tests.json."""
+    if os.geteuid() != 0:
+        pytest.fail("arm64-smoke.sh needs root (apt-get, unshare -m); run the suite as root")
+    t0 = time.monotonic()
+    r = subprocess.run(["bash", str(PKG / "arm64-smoke.sh"), str(ROOT / "build/arm64-smoke"),
+                        "--tests"], capture_output=True, text=True, check=False)
+    seconds = round(time.monotonic() - t0, 1)
+    summary = (r.stdout.strip().splitlines() or [""])[-1]
+    (ROOT / "build").mkdir(exist_ok=True)
+    (ROOT / "build" / "arm64-tests.json").write_text(json.dumps(
+        {"seconds": seconds, "summary": summary, "returncode": r.returncode}) + "\n")
+    assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
+    assert " passed" in summary and "failed" not in summary, summary

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import fields
 from typing import Any
 
-from .config import BuildConfig, StudentCfg
+from ..config import BuildConfig, StudentCfg
 
 # Keys added after builds had saved markers (by their last dotted part), left out of the inputs
 # while at these defaults, so a marker written before they existed still matches.

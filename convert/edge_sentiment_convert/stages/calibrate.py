@@ -1,0 +1,45 @@
+"""Stage ``calibrate``: temperature and per-class biases for the student int8 ONNX and the
+teacher fp32, each fitted on its own dev outputs (``calibrate.py``); then the eval bundles are
+rewritten with them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from edge_sentiment.manifest import Calibration
+
+from .. import report
+from ..calibrate import fit
+from ..layout import Artifact
+from .evaluate import chosen_eval_bundles
+
+if TYPE_CHECKING:
+    from ..build import Build
+
+log = logging.getLogger(__name__)
+
+
+def calibrate(b: Build, name: str) -> dict[str, Any]:
+    """{"student": ..., "teacher": ...} fitted settings; {} with ``calibrate = false``."""
+    if not b.cfg.calibrate:
+        return {}
+    sources, out = list(b.cfg.teacher.sources), {}
+    for who, which in (("student", Artifact.STUDENT_INT8), ("teacher", Artifact.TEACHER_FP32)):
+        sets = report.dev_sets(b.layout.artifact(which, name), "onnx", b.data, sources, b.binary)
+        out[who] = asdict(fit(sets, b.cfg.min_neutral_recall))
+    log.info("calibration: %s", out)
+    return out
+
+
+def apply_calibration(b: Build, name: str, fitted: dict[str, Any]) -> None:
+    """Rewrite the eval bundles with their calibration (cheap; idempotent)."""
+    b.cal = {who: Calibration(f["temperature"], tuple(f["bias"])) for who, f in fitted.items()}
+    b.single_bundle(f"cand-{name}", b.layout.student(name) / "student.int8.onnx", "onnx", "int8",
+                    b.layout.vocab_tokenizer)
+    for precision in ("fp32", "int8"):
+        b.single_bundle(f"teacher-{precision}", b.layout.teacher_onnx(precision), "onnx",
+                        precision, b.teacher_tokenizer, who="teacher")
+    if b.layout.artifact(Artifact.STUDENT_FP32, name).exists():
+        chosen_eval_bundles(b, name)
