@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 
@@ -23,7 +23,7 @@ from edge_sentiment.manifest import Calibration
 
 from . import finish
 from .bundle_writer import write_bundle
-from .choose import SPEED_TIE, choose_student
+from .choose import SPEED_TIE, Candidate, choose_student
 from .config import BuildConfig
 from .data import LABELS, Example, binary_sources, load_mixture, load_split, load_unlabeled
 from .emoji_tokens import write_teacher_tokenizer
@@ -146,12 +146,13 @@ class Build:
         self.stage("vocab", lambda: vocab(self), result=Vocab)
         self.stage("teacher_onnx", lambda: teacher_onnx(self), result=TeacherExport)
         bar = self.stage("teacher_dev", lambda: teacher_dev(self))
-        pareto = [self.stage(f"student-{s.name}", functools.partial(student, self, i))
-                  for i, s in enumerate(self.cfg.students)]
-        best, gap_sources = choose_student(pareto, bar, max_onnx_mb=self.cfg.max_onnx_mb,
-                                           max_dev_gap=self.cfg.max_dev_gap,
-                                           gap_sources=self.cfg.gap_sources)
-        chosen = best["name"]
+        rows = [self.stage(f"student-{s.name}", functools.partial(student, self, i),
+                           result=Candidate) for i, s in enumerate(self.cfg.students)]
+        pareto, gap_sources = choose_student(rows, bar, max_onnx_mb=self.cfg.max_onnx_mb,
+                                             max_dev_gap=self.cfg.max_dev_gap,
+                                             gap_sources=self.cfg.gap_sources)
+        best = next(c for c in pareto if c.chosen)
+        chosen = best.name
         fitted = self.stage("calibrate", lambda: calibrate(self, chosen), chosen)
         apply_calibration(self, chosen, fitted)
         tfl = self.stage("tflite", lambda: tflite(self, chosen), chosen, result=Tflite)
@@ -166,9 +167,9 @@ class Build:
                "min_neutral_recall": self.cfg.min_neutral_recall}
         return finish.final_bundle(self, chosen, {**ctx, "tflite": asdict(tfl)})
 
-    def build_seconds(self, pareto: list[dict[str, Any]], t0: float) -> float:
+    def build_seconds(self, pareto: list[Candidate], t0: float) -> float:
         """Stage times, plus any distillation an earlier run did for a stage rerun since."""
         if not self.times:
             return time.time() - t0
-        return float(sum(self.times.values()) + sum(r["distill_seconds"] for r in pareto
-                                                    if r.get("distill_reused")))
+        return float(sum(self.times.values()) + sum(c.distill_seconds for c in pareto
+                                                    if c.distill_reused))

@@ -3,6 +3,7 @@ quantization scheme. No I/O; the numbers come from the build's stages."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 AGREEMENT_TARGET = 0.99
@@ -11,38 +12,52 @@ AGREEMENT_TARGET = 0.99
 SPEED_TIE = 0.15
 
 
-def choose_student(pareto: list[dict[str, Any]], teacher_dev: dict[str, float], *,
+@dataclass(frozen=True)
+class Candidate:
+    """One student stage's result: what the choice and the card's Pareto table read."""
+
+    name: str
+    params: int
+    onnx_int8_mb: float
+    p50_ms: float
+    dev_macro_f1: float
+    dev_by_source: dict[str, float]
+    distill_seconds: float = 0.0
+    distill_reused: bool = False
+    config: dict[str, Any] = field(default_factory=dict)
+    dev_points_behind_teacher: float | None = None  # set by choose_student
+    chosen: bool = False
+
+
+def choose_student(pareto: list[Candidate], teacher_dev: dict[str, float], *,
                    max_onnx_mb: float, max_dev_gap: float, gap_sources: tuple[str, ...]
-                   ) -> tuple[dict[str, Any], list[str]]:
-    """Mark each candidate's dev gap to the teacher and whether it is the one chosen;
-    return the chosen row and the sources the gap was taken over (``gap_sources``, or every
-    source the teacher was scored on)."""
+                   ) -> tuple[list[Candidate], list[str]]:
+    """Each candidate with its dev gap to the teacher and whether it is the one chosen (exactly
+    one is), and the sources the gap was taken over (``gap_sources``, or every source the
+    teacher was scored on)."""
     bar = {src: f1 for src, f1 in teacher_dev.items() if src in (gap_sources or teacher_dev)}
-    for row in pareto:
-        row["dev_points_behind_teacher"] = points_behind(row, bar)
-    best = chosen(pareto, max_onnx_mb=max_onnx_mb, max_dev_gap=max_dev_gap)
-    for row in pareto:
-        row["chosen"] = row["name"] == best["name"]
-    return best, sorted(bar)
+    marked = [replace(c, dev_points_behind_teacher=points_behind(c, bar)) for c in pareto]
+    best = chosen(marked, max_onnx_mb=max_onnx_mb, max_dev_gap=max_dev_gap)
+    return [replace(c, chosen=c.name == best.name) for c in marked], sorted(bar)
 
 
-def chosen(pareto: list[dict[str, Any]], *, max_onnx_mb: float, max_dev_gap: float
-           ) -> dict[str, Any]:
+def chosen(pareto: list[Candidate], *, max_onnx_mb: float, max_dev_gap: float) -> Candidate:
     """Among the candidates that fit ``max_onnx_mb``: the fastest whose dev score is at most
     ``max_dev_gap`` points behind the teacher's on every source, else the best. p50s within
     ``SPEED_TIE`` of the fastest such one are a tie, broken by dev macro-F1: one bench per
     candidate cannot tell them apart."""
-    fitting = [r for r in pareto if r["onnx_int8_mb"] <= max_onnx_mb] or pareto
-    close = [r for r in fitting if max_dev_gap and r["dev_points_behind_teacher"] <= max_dev_gap]
+    fitting = [c for c in pareto if c.onnx_int8_mb <= max_onnx_mb] or pareto
+    close = [c for c in fitting if max_dev_gap and (c.dev_points_behind_teacher or 0.0)
+             <= max_dev_gap]
     if close:
-        fastest = min(r["p50_ms"] for r in close)
-        close = [r for r in close if r["p50_ms"] <= fastest * (1 + SPEED_TIE)]
-    return max(close or fitting, key=lambda r: r["dev_macro_f1"])
+        fastest = min(c.p50_ms for c in close)
+        close = [c for c in close if c.p50_ms <= fastest * (1 + SPEED_TIE)]
+    return max(close or fitting, key=lambda c: c.dev_macro_f1)
 
 
-def points_behind(row: dict[str, Any], teacher: dict[str, float]) -> float:
+def points_behind(c: Candidate, teacher: dict[str, float]) -> float:
     """The student's largest dev score gap to the teacher over the sources, in points."""
-    return round(max((100 * (f1 - row["dev_by_source"][src]) for src, f1 in teacher.items()),
+    return round(max((100 * (f1 - c.dev_by_source[src]) for src, f1 in teacher.items()),
                      default=0.0), 2)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from edge_sentiment.bundle import pack_bundle
 from . import report
 from .bundle_writer import update_manifest, write_bundle
 from .card import card
+from .choose import Candidate
 from .data import LABELS, load_split
 from .layout import Artifact
 
@@ -49,17 +51,18 @@ def speed(build: Build, arts: dict[Artifact, tuple[Path, str]]) -> dict[str, Any
             "real": report.speed(models, runs, texts=build.data / src / "dev.tsv")}
 
 
-def context(build: Build, best: dict[str, Any], pareto: list[dict[str, Any]],
+def context(build: Build, best: Candidate, pareto: list[Candidate],
             evals: dict[str, Any], spd: dict[str, Any], t0: float) -> dict[str, Any]:
     cfg, out = build.cfg, build.out
     s = spd[Artifact.STUDENT_INT8]["p50_ms"]
     summary = (f"Student int8 ONNX is {spd[Artifact.TEACHER_FP32]['p50_ms'] / s:.1f}x faster "
                f"than the teacher fp32 ONNX and {spd[Artifact.TEACHER_INT8]['p50_ms'] / s:.1f}x "
                "faster than the teacher int8 ONNX (Optimum ORTQuantizer, per-channel dynamic).")
-    folder = build.layout.student(best["name"])
+    folder = build.layout.student(best.name)
     return {
         "name": cfg.name, "version": cfg.version, "evals": evals, "speed": spd,
-        "speed_summary": summary, "pareto": pareto, "config_name": build.config_path.name,
+        "speed_summary": summary, "pareto": [asdict(c) for c in pareto],
+        "config_name": build.config_path.name,
         "config_text": build.config_text, "targets": cfg.targets,
         "command": f"edge-sentiment-convert build --config {build.config_path} --data <shared/data> "
                    f"--out {out}",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..bundle import sha256_file
 from ..errors import ManifestError, UpdateError, UpdateReason
 from ..manifest import parse_semver, semver_key
 from .topics import TOPIC_PART
@@ -97,7 +98,7 @@ def build_release(*, name: str, version: str, channel: str, bundle: Path, chunk_
     when = (now or datetime.now(UTC)).replace(microsecond=0)
     try:
         return Release(
-            name=name, version=version, channel=channel, bundle_sha256=_sha256(bundle),
+            name=name, version=version, channel=channel, bundle_sha256=sha256_file(bundle),
             bundle_size=bundle.stat().st_size, chunk_size=chunk_size,
             chunks=tuple(chunk_hashes(bundle, chunk_size)), runtime_min="0.0.0",
             runtime_max=runtime_max, profiles=tuple(profiles or ["*"]),
@@ -106,14 +107,6 @@ def build_release(*, name: str, version: str, channel: str, bundle: Path, chunk_
             bundle_manifest_sha256=bundle_manifest_sha256)
     except ValueError as exc:
         raise UpdateError(R.MALFORMED, f"release: {exc}") from exc
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def chunk_hashes(data_path: Path, chunk_size: int) -> list[str]:

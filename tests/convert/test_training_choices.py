@@ -3,13 +3,13 @@ the TFLite quantization pick, the student pick."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
 
-from edge_sentiment_convert.choose import choose_student, pick_tflite_mode
+from edge_sentiment_convert.choose import Candidate, choose_student, pick_tflite_mode
 from edge_sentiment_convert.data import binary_sources
 from edge_sentiment_convert.teacher import hard_loss
 
@@ -50,9 +50,9 @@ def test_tflite_pick_prefers_int8_compute_once_it_agrees(agreement: dict[str, fl
     assert pick_tflite_mode(("dynamic_tensorwise", "weight_only"), agreement) == expected
 
 
-def _row(name: str, p50: float, marc: float, sst5: float, mb: float = 6.0) -> dict[str, Any]:
-    return {"name": name, "p50_ms": p50, "onnx_int8_mb": mb, "dev_macro_f1": (marc + sst5) / 2,
-            "dev_by_source": {"marc": marc, "sst5": sst5}}
+def _row(name: str, p50: float, marc: float, sst5: float, mb: float = 6.0) -> Candidate:
+    return Candidate(name=name, params=1, p50_ms=p50, onnx_int8_mb=mb,
+                     dev_macro_f1=(marc + sst5) / 2, dev_by_source={"marc": marc, "sst5": sst5})
 
 
 CANDIDATES = [_row("big", 0.70, 0.640, 0.630), _row("mid", 0.50, 0.632, 0.625),
@@ -64,9 +64,10 @@ def test_candidates_within_the_speed_tie_go_by_dev_score() -> None:
     """"big" is within 15% of "mid"'s p50 here, and closer to the teacher: noise could have
     ordered the two either way, so the better one wins."""
     for big_p50, expected in ((0.55, "big"), (0.58, "mid")):
-        rows = [dict(r, p50_ms=big_p50) if r["name"] == "big" else dict(r) for r in CANDIDATES]
-        best, _ = choose_student(rows, TEACHER, max_onnx_mb=8.0, max_dev_gap=1.5, gap_sources=())
-        assert best["name"] == expected
+        rows = [replace(r, p50_ms=big_p50) if r.name == "big" else r for r in CANDIDATES]
+        marked, _ = choose_student(rows, TEACHER, max_onnx_mb=8.0, max_dev_gap=1.5,
+                                   gap_sources=())
+        assert [r.name for r in marked if r.chosen] == [expected]
 
 
 @pytest.mark.parametrize("gap, sources, expected", [
@@ -78,10 +79,8 @@ def test_candidates_within_the_speed_tie_go_by_dev_score() -> None:
 ])
 def test_student_choice_is_the_fastest_close_enough_to_the_teacher(
         gap: float, sources: tuple[str, ...], expected: str) -> None:
-    rows = [dict(r) for r in CANDIDATES]
-    best, over = choose_student(rows, TEACHER, max_onnx_mb=8.0, max_dev_gap=gap,
+    rows, over = choose_student(CANDIDATES, TEACHER, max_onnx_mb=8.0, max_dev_gap=gap,
                                 gap_sources=sources)
-    assert best["name"] == expected
     assert over == sorted(sources or TEACHER)
-    assert [r["chosen"] for r in rows] == [r["name"] == expected for r in rows]
-    assert rows[2]["dev_points_behind_teacher"] == (0.5 if sources else 3.5)
+    assert [r.chosen for r in rows] == [r.name == expected for r in rows]
+    assert rows[2].dev_points_behind_teacher == (0.5 if sources else 3.5)

@@ -4,11 +4,12 @@ time it. Its row is what the choice (``choose.py``) and the card's Pareto table 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from .. import report
+from ..choose import Candidate
 from ..distill import distill
 from ..export import export_onnx, quantize_onnx
 from ..students import init_student
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from ..build import Build
 
 
-def student(b: Build, index: int) -> dict[str, Any]:
+def student(b: Build, index: int) -> Candidate:
     s = b.cfg.students[index]
     d = b.cfg.distill_for(s)
     keep = json.loads(b.layout.vocab_keep.read_text())
@@ -56,9 +57,9 @@ def student(b: Build, index: int) -> dict[str, Any]:
     dev = {k: v for k, v in dev.items() if k.endswith("/dev")}
     sources = list(b.cfg.teacher.sources)
     bench = report.speed({"s": (bundle, "onnx")}, b.cfg.speed_runs)["s"]
-    return {"name": s.name, "params": sum(p.numel() for p in model.parameters()),
-            "onnx_int8_mb": (folder / "student.int8.onnx").stat().st_size / 1e6,
-            "p50_ms": bench["p50_ms"], "dev_macro_f1": report.mean_macro_f1(dev, "dev", sources),
-            "dev_by_source": report.score_by_source(dev, "dev", sources),
-            "distill_seconds": round(seconds, 1), "distill_reused": reused,
-            "config": model.cfg.to_json()}
+    return Candidate(
+        name=s.name, params=sum(p.numel() for p in model.parameters()),
+        onnx_int8_mb=(folder / "student.int8.onnx").stat().st_size / 1e6, p50_ms=bench["p50_ms"],
+        dev_macro_f1=report.mean_macro_f1(dev, "dev", sources),
+        dev_by_source=report.score_by_source(dev, "dev", sources),
+        distill_seconds=round(seconds, 1), distill_reused=reused, config=model.cfg.to_json())
