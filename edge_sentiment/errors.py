@@ -97,6 +97,11 @@ class UpdateReason(StrEnum):
     IO_ERROR = "io_error"
     RESUME_FAILED = "resume_failed"  # a staged download could not be resumed at start
     PUBLISH_TIMEOUT = "publish_timeout"  # fleet side: the broker did not acknowledge
+    NO_ROLLOUT_ROLE = "no_rollout_role"  # a rollout directive, but the trust names no such role
+    ROLLOUT_REPLAY = "rollout_replay"  # a directive not above the last accepted sequence
+    NO_DIRECTIVE = "no_directive"  # the trust names a rollout role; no directive yet
+    NOT_IN_ROLLOUT = "not_in_rollout"  # not this release, paused, or outside the share
+    REVOKED = "revoked"  # the release's version is revoked by the directive
 
     @property
     def transient(self) -> bool:
@@ -108,7 +113,8 @@ class UpdateReason(StrEnum):
 
 _TRANSIENT = frozenset({UpdateReason.UNKNOWN_KEY, UpdateReason.BELOW_THRESHOLD,
                         UpdateReason.NO_TRUST, UpdateReason.BAD_TRUST, UpdateReason.DISK_FULL,
-                        UpdateReason.RESUME_FAILED})
+                        UpdateReason.RESUME_FAILED, UpdateReason.NO_DIRECTIVE,
+                        UpdateReason.NOT_IN_ROLLOUT, UpdateReason.REVOKED})
 
 
 class UpdateError(EdgeSentimentError):

@@ -149,6 +149,17 @@ class SlotStore:
         _fsync_tree(slot)
         return slot
 
+    def step_back(self, load: dict[str, Any], revoked: tuple[str, ...]) -> SentimentClassifier:
+        """Make the previous slot current again (a revoked version is running), if it holds a
+        bundle whose version is not revoked itself; the anti-rollback floor is unchanged."""
+        previous = self.idle_slot()
+        if not (previous / MANIFEST_FILE).is_file():
+            raise UpdateError(UpdateReason.REVOKED, "no previous slot to step back to")
+        version = open_bundle(previous).manifest.version
+        if version in revoked:
+            raise UpdateError(UpdateReason.REVOKED, f"the previous slot's {version} is revoked too")
+        return self.activate(previous, load)
+
     def activate(self, slot: Path, load: dict[str, Any]) -> SentimentClassifier:
         """Load and self-test ``slot`` in a fresh classifier, then make it current.
 

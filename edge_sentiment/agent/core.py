@@ -54,7 +54,8 @@ class Agent:
         topics = Topics(config.prefix)
         self.topics: dict[str, str] = {
             **{kind: topics.device(config.device_id, kind) for kind in DeviceTopic},
-            "manifest": topics.manifest(config.channel), "trust": topics.trust()}
+            "manifest": topics.manifest(config.channel), "trust": topics.trust(),
+            "rollout": topics.rollout(config.channel)}
         config.state_dir.mkdir(parents=True, exist_ok=True)
         self.slots = SlotStore(config.state_dir)
         self.outbox = Outbox(config.state_dir / "outbox.sqlite", config.queue_max_messages)
@@ -137,7 +138,7 @@ class Agent:
 
     # -- lifecycle -----------------------------------------------------------
     def _on_connect(self) -> None:
-        for kind in ("manifest", "trust"):
+        for kind in ("manifest", "trust", "rollout"):
             self.link.subscribe(self.topics[kind])
         self.events.put(("connected", "", b""))
 
@@ -183,6 +184,8 @@ class Agent:
             self.updater.on_manifest(payload)
         elif topic == self.topics["trust"]:
             self.updater.on_trust(payload)
+        elif topic == self.topics["rollout"]:
+            self.updater.on_directive(payload)
         else:
             self.updater.on_chunk(topic, payload)
 

@@ -43,6 +43,7 @@ class Updater:
         self.dir = cfg.state_dir / "download"
         self.verifier = UpdateVerifier()
         self._last_manifest = b""  # the newest manifest payload, re-checked after a rotation
+        self._last_directive = b""  # the newest accepted rollout directive's payload
         self.ignored_chunks = 0  # stray or forged chunk messages, counted and dropped
 
     @property
@@ -52,7 +53,8 @@ class Updater:
     def _device(self) -> DeviceFacts:
         return DeviceFacts(channel=self.cfg.channel, installed=self.slots.installed_version(),
                            profile=self.profile, arch=platform.machine(),
-                           runtime_version=__version__, max_bundle_bytes=self.cfg.max_bundle_bytes)
+                           runtime_version=__version__, max_bundle_bytes=self.cfg.max_bundle_bytes,
+                           device_id=self.cfg.device_id)
 
     def _chunk_filter(self) -> str | None:
         rel = self.verifier.release
@@ -89,6 +91,58 @@ class Updater:
         if self._last_manifest and self.verifier.release is None:  # one the old trust refused
             self.on_manifest(self._last_manifest, recheck=True)
 
+    # -- rollout directives ----------------------------------------------------
+    def on_directive(self, payload: bytes) -> None:
+        """A signed rollout directive: may widen, pause or abort what this device installs, and
+        revoke the version it runs (then it steps back to its previous slot)."""
+        if not payload or payload == self._last_directive:
+            return  # the retained one again, after a reconnect
+        try:
+            d = self.verifier.accept_directive(payload, self.trust(), self.cfg.channel)
+        except UpdateError as exc:
+            self.report("rejected", {"reason": exc.reason, "detail": exc.detail,
+                                     "kind": "rollout"})
+            return
+        self._last_directive = payload
+        write_json_atomic(self.cfg.state_dir / "rollout.json",
+                          {"sequence": d.sequence, "payload": payload.decode()})
+        self.report("rollout", {"sequence": d.sequence, "rollout_version": d.version,
+                                "share": d.share, "state": d.state.value})
+        if self.verifier.revoked(self.slots.current_version()):
+            self._step_back(d.revoked)
+        if self._last_manifest and self.verifier.release is None:
+            self.on_manifest(self._last_manifest, recheck=True)
+
+    def _resume_directive(self) -> None:
+        """After a restart: the last accepted directive again (so an older one cannot be
+        replayed to a device that forgot it); an expired one still keeps its sequence floor."""
+        try:
+            saved = json.loads((self.cfg.state_dir / "rollout.json").read_text())
+            self.verifier.min_sequence = int(saved["sequence"]) - 1
+            self.verifier.accept_directive(str(saved["payload"]).encode(), self.trust(),
+                                           self.cfg.channel)
+            self._last_directive = str(saved["payload"]).encode()
+        except (OSError, ValueError, KeyError, TypeError, UpdateError) as exc:
+            log.info("no rollout directive restored: %s", exc)
+        finally:
+            self.verifier.min_sequence = max(self.verifier.min_sequence,
+                                             self.verifier.directive.sequence
+                                             if self.verifier.directive else 0)
+
+    def _step_back(self, revoked: tuple[str, ...]) -> None:
+        running = self.slots.current_version()
+        try:
+            fresh = self.slots.step_back({"runtime": self.cfg.runtime, "profile": self.cfg.profile},
+                                         revoked)
+        except UpdateError as exc:
+            self.report("rejected", {"reason": exc.reason, "detail": exc.detail,
+                                     "version": running})
+            return
+        self.on_new_model(fresh)
+        self.report("rolled_back", {"version": running, "reason": UpdateReason.REVOKED,
+                                    "detail": "revoked by the rollout directive",
+                                    "current": self.slots.current_version()})
+
     # -- manifest --------------------------------------------------------------
     def on_manifest(self, payload: bytes, recheck: bool = False) -> None:
         if not payload or (self.verifier.judged(payload) and not recheck):
@@ -123,6 +177,7 @@ class Updater:
         """After a restart: pick the download up where it stopped, if still valid. Never raises:
         a resume that fails abandons the staged release, says why, and the agent starts on the
         current slot (a crash loop at start would leave the device unmanageable)."""
+        self._resume_directive()
         try:
             self._resume()
         except Exception as exc:

@@ -30,8 +30,22 @@ def add_parser(sub: Any) -> None:
     p = fs.add_parser("trust", help="write a trust file from public keys")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--threshold", type=int, default=1)
+    p.add_argument("--rollout-key", action="append", type=Path, dest="rollout_pubs",
+                   help="a rollout role public key (repeat): releases then wait for directives")
+    p.add_argument("--rollout-threshold", type=int, default=1)
     p.add_argument("pubkeys", nargs="+", type=Path)
     p.set_defaults(func=trust)
+    p = fs.add_parser("rollout-sign", help="sign a rollout directive for a signed release")
+    p.add_argument("--key", type=Path, required=True, help="the rollout role's private key")
+    p.add_argument("--release", type=Path, required=True, help="a folder fleet sign wrote")
+    p.add_argument("--sequence", type=int, required=True, help="above the last one published")
+    p.add_argument("--share", type=float, required=True, help="0..1 of the devices")
+    p.add_argument("--salt", help="bucket salt (default: the release version)")
+    p.add_argument("--state", default="active", choices=["active", "paused", "aborted"])
+    p.add_argument("--revoke", action="append", dest="revoked", help="a version (repeat)")
+    p.add_argument("--expires-hours", type=float, default=24.0)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=rollout_sign)
     p = fs.add_parser("rotate-trust", help="new trust file signed by the current keys")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--current-trust", type=Path, required=True)
@@ -55,6 +69,7 @@ def add_parser(sub: Any) -> None:
     _broker_args(p)
     p.add_argument("--release", type=Path)
     p.add_argument("--trust-file", type=Path, help="publish a rotated trust file instead")
+    p.add_argument("--rollout", type=Path, help="publish a signed rollout directive instead")
     p.set_defaults(func=publish)
     p = fs.add_parser("status", help="one row per device")
     _broker_args(p)
@@ -95,7 +110,8 @@ def keygen(args: argparse.Namespace) -> int:
 def trust(args: argparse.Namespace) -> int:
     from .ops import trust_file
 
-    doc = trust_file(args.pubkeys, args.threshold, args.out)
+    doc = trust_file(args.pubkeys, args.threshold, args.out, rollout_pubs=args.rollout_pubs,
+                     rollout_threshold=args.rollout_threshold)
     print(json.dumps({"trust": str(args.out), "keys": sorted(doc["signed"]["keys"])}))
     return 0
 
@@ -124,10 +140,25 @@ def sign(args: argparse.Namespace) -> int:
     return 0
 
 
+def rollout_sign(args: argparse.Namespace) -> int:
+    from .ops import sign_directive
+
+    doc = sign_directive(args.key, args.release, args.out, sequence=args.sequence,
+                         share=args.share, salt=args.salt, state=args.state,
+                         revoked=args.revoked, expires_hours=args.expires_hours)
+    s = doc["signed"]
+    print(json.dumps({"rollout": str(args.out), "channel": s["channel"],
+                      "sequence": s["sequence"], "share": s["share"], "state": s["state"]}))
+    return 0
+
+
 def publish(args: argparse.Namespace) -> int:
     from ..errors import InputError
-    from .ops import publish_release, publish_trust
+    from .ops import publish_directive, publish_release, publish_trust
 
+    if args.rollout:
+        print(json.dumps(publish_directive(_settings(args), args.rollout, args.prefix)))
+        return 0
     if args.trust_file:
         publish_trust(_settings(args), args.trust_file, args.prefix)
         print(json.dumps({"published_trust": str(args.trust_file)}))

@@ -9,6 +9,7 @@ import shutil
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,18 @@ from .. import __version__
 from ..bundle import MANIFEST_FILE, open_bundle, pack_bundle, sha256_file
 from ..errors import ConfigError, UpdateError, UpdateReason
 from ..manifest import parse_semver
-from ..protocol import BrokerSettings, DeviceTopic, Release, Topics, build_release, connect, device_of
+from ..protocol import (
+    BrokerSettings,
+    DeviceTopic,
+    Release,
+    Topics,
+    build_release,
+    connect,
+    device_of,
+    parse_trust,
+)
 from ..protocol.messages import parse
+from ..protocol.rollout import Directive, RolloutState, make_directive
 from ..protocol.signing import generate_key, make_trust, read_key, sign_document
 from ..protocol.signing import key_id as make_key_id
 
@@ -42,9 +53,13 @@ def keygen(out: Path, name: str) -> tuple[Path, Path]:
 
 
 def trust_file(pubs: list[Path], threshold: int, out: Path, version: int = 1,
-               signing_keys: list[Path] | None = None) -> dict[str, Any]:
-    """A trust document; a rotation is signed by a threshold of the current keys."""
-    signed = make_trust([read_key(p) for p in pubs], threshold, version)
+               signing_keys: list[Path] | None = None, rollout_pubs: list[Path] | None = None,
+               rollout_threshold: int = 1) -> dict[str, Any]:
+    """A trust document; a rotation is signed by a threshold of the current keys. With
+    ``rollout_pubs`` it names a rollout role: releases then wait for a rollout directive."""
+    signed = make_trust([read_key(p) for p in pubs], threshold, version,
+                        [read_key(p) for p in rollout_pubs or []] or None, rollout_threshold)
+    parse_trust({"signed": signed}, str(out))  # refuse a threshold the keys cannot meet
     doc = sign_document(signed, [read_key(k) for k in signing_keys or []])
     out.write_text(json.dumps(doc, indent=1) + "\n")
     return doc
@@ -107,6 +122,44 @@ def publish_release(broker: BrokerSettings, release: Path, prefix: str,
         client.loop_stop()
     return {"channel": rel.channel, "version": rel.version, "chunks": len(infos) - 1,
             "bytes": len(data)}
+
+
+def sign_directive(key: Path, release: Path, out: Path, *, sequence: int, share: float,
+                   salt: str | None = None, state: str = "active", revoked: list[str] | None = None,
+                   expires_hours: float = 24.0) -> dict[str, Any]:
+    """A rollout directive for the signed release in ``release`` (``fleet sign`` wrote it),
+    signed by the trust's rollout key."""
+    try:
+        rel = Release.from_signed(json.loads((release / "manifest.json").read_text())["signed"])
+        phase = RolloutState(state)
+    except (OSError, ValueError, KeyError, UpdateError) as exc:
+        raise ConfigError(f"{release}: not a release folder, or a bad state: {exc}") from exc
+    directive = make_directive(
+        channel=rel.channel, sequence=sequence, version=rel.version,
+        bundle_sha256=rel.bundle_sha256, share=share, salt=salt or rel.version, state=phase,
+        revoked=tuple(revoked or ()), expires=datetime.now(UTC) + timedelta(hours=expires_hours))
+    doc = sign_document(directive.to_signed(), [read_key(key)])
+    out.write_text(json.dumps(doc, indent=1) + "\n")
+    return doc
+
+
+def publish_directive(broker: BrokerSettings, path: Path, prefix: str) -> dict[str, Any]:
+    """Publish a signed rollout directive, retained, on its channel's rollout topic."""
+    try:
+        doc = json.loads(path.read_text())
+        directive = Directive.from_signed(doc["signed"])
+    except (OSError, ValueError, KeyError, TypeError, UpdateError) as exc:
+        raise ConfigError(f"{path}: not a rollout directive (fleet rollout-sign writes one): "
+                          f"{exc}") from exc
+    client = connect(broker)
+    try:
+        client.publish(Topics(prefix).rollout(directive.channel), json.dumps(doc).encode(),
+                       qos=1, retain=True).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return {"channel": directive.channel, "sequence": directive.sequence,
+            "share": directive.share, "state": directive.state.value}
 
 
 def publish_trust(broker: BrokerSettings, trust: Path, prefix: str) -> None:

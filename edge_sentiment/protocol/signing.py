@@ -113,16 +113,55 @@ def _depth(obj: Any, level: int = 1) -> int:
 
 
 @dataclass(frozen=True)
+class Role:
+    """Keys that sign one kind of document, and how many of them must."""
+
+    threshold: int
+    keys: dict[str, bytes]  # keyid -> raw public key
+
+
+@dataclass(frozen=True)
 class Trust:
-    """The keys a device trusts and how many of them must sign."""
+    """The keys a device trusts and how many of them must sign; the release keys sign releases
+    and trust rotations, the optional ``rollout`` role signs rollout directives."""
 
     version: int
     threshold: int
     keys: dict[str, bytes]  # keyid -> raw public key
+    rollout: Role | None = None
+
+    def rollout_trust(self) -> Trust:
+        """The rollout role as a Trust, for ``verify_signatures``; UpdateError without one."""
+        if self.rollout is None:
+            raise UpdateError(R.NO_ROLLOUT_ROLE, "the trust file names no rollout role")
+        return Trust(self.version, self.rollout.threshold, self.rollout.keys)
 
     def to_signed(self) -> dict[str, Any]:
-        return {"format": TRUST_FORMAT, "version": self.version, "threshold": self.threshold,
-                "keys": {kid: base64.b64encode(p).decode() for kid, p in self.keys.items()}}
+        out: dict[str, Any] = {"format": TRUST_FORMAT, "version": self.version,
+                               "threshold": self.threshold, "keys": _b64(self.keys)}
+        if self.rollout is not None:
+            out["roles"] = {"rollout": {"threshold": self.rollout.threshold,
+                                        "keys": _b64(self.rollout.keys)}}
+        return out
+
+
+def _b64(keys: dict[str, bytes]) -> dict[str, str]:
+    return {kid: base64.b64encode(p).decode() for kid, p in keys.items()}
+
+
+def _keys(table: Any, threshold: Any, where: str) -> tuple[dict[str, bytes], int]:
+    """Checked keys and threshold of the trust document or one of its roles."""
+    try:
+        keys = {str(kid): base64.b64decode(pub, validate=True) for kid, pub in table.items()}
+        count = int(threshold)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise UpdateError(R.BAD_TRUST, f"{where}: malformed keys: {exc}") from exc
+    for kid, pub in keys.items():
+        if len(pub) != 32 or key_id(pub) != kid:
+            raise UpdateError(R.BAD_TRUST, f"{where}: key {kid} does not match its public key")
+    if not 1 <= count <= len(keys):
+        raise UpdateError(R.BAD_TRUST, f"{where}: threshold {count} not in 1..{len(keys)}")
+    return keys, count
 
 
 def parse_trust(doc: Any, where: str = "trust") -> Trust:
@@ -130,21 +169,29 @@ def parse_trust(doc: Any, where: str = "trust") -> Trust:
         signed = doc["signed"]
         if signed["format"] != TRUST_FORMAT:
             raise ValueError(f"format must be {TRUST_FORMAT}")
-        keys = {kid: base64.b64decode(pub, validate=True) for kid, pub in signed["keys"].items()}
-        threshold, version = int(signed["threshold"]), int(signed["version"])
+        version, roles = int(signed["version"]), signed.get("roles", {})
+        keys, threshold = _keys(signed["keys"], signed["threshold"], where)
+        if not isinstance(roles, dict) or set(roles) - {"rollout"}:
+            raise ValueError("roles must be a table naming only rollout")
+        rollout = None
+        if "rollout" in roles:
+            role = roles["rollout"]
+            if not isinstance(role, dict):
+                raise ValueError("roles.rollout must be a table")
+            role_keys, role_threshold = _keys(role.get("keys"), role.get("threshold"),
+                                              f"{where}: roles.rollout")
+            rollout = Role(role_threshold, role_keys)
     except (KeyError, TypeError, ValueError) as exc:
         raise UpdateError(R.BAD_TRUST, f"{where}: malformed trust document: {exc}") from exc
-    for kid, pub in keys.items():
-        if len(pub) != 32 or key_id(pub) != kid:
-            raise UpdateError(R.BAD_TRUST, f"{where}: key {kid} does not match its public key")
-    if not 1 <= threshold <= len(keys):
-        raise UpdateError(R.BAD_TRUST, f"{where}: threshold {threshold} not in 1..{len(keys)}")
-    return Trust(version, threshold, keys)
+    return Trust(version, threshold, keys, rollout)
 
 
-def make_trust(public_keys: list[bytes], threshold: int, version: int = 1) -> dict[str, Any]:
+def make_trust(public_keys: list[bytes], threshold: int, version: int = 1,
+               rollout_keys: list[bytes] | None = None, rollout_threshold: int = 1
+               ) -> dict[str, Any]:
     """The signed part of a trust document (``parse_trust`` reads it back)."""
-    return Trust(version, threshold, {key_id(p): p for p in public_keys}).to_signed()
+    role = Role(rollout_threshold, {key_id(p): p for p in rollout_keys}) if rollout_keys else None
+    return Trust(version, threshold, {key_id(p): p for p in public_keys}, role).to_signed()
 
 
 def verify_signatures(doc: Any, trust: Trust) -> dict[str, Any]:

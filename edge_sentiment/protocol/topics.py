@@ -3,6 +3,7 @@
     <prefix>/devices/<device>/{status,metrics,update,alerts}   device -> fleet
     <prefix>/updates/<channel>/manifest                        a signed release (retained)
     <prefix>/updates/<channel>/releases/<version>/chunks/<i>   its bundle, chunk by chunk
+    <prefix>/updates/<channel>/rollout                         a signed rollout directive
     <prefix>/updates/trust                                     a signed trust rotation
 """
 
@@ -45,6 +46,10 @@ class Topics:
 
     def trust(self) -> str:
         return f"{self.prefix}/updates/trust"
+
+    def rollout(self, channel: str) -> str:
+        """The channel's signed rollout directive (retained)."""
+        return f"{self.prefix}/updates/{channel}/rollout"
 
     def chunks(self, channel: str, version: str) -> str:
         """The folder of a release's chunks; ``chunks(...) + "/+"`` subscribes to all."""

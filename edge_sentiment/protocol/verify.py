@@ -18,6 +18,7 @@ from typing import Any
 
 from ..errors import UpdateError, UpdateReason
 from .release import Release, check_release
+from .rollout import Directive, check_directive, gate
 from .signing import Trust, rotate_trust, strict_loads, verify_signatures
 
 R = UpdateReason
@@ -33,6 +34,7 @@ class DeviceFacts:
     arch: str
     runtime_version: str
     max_bundle_bytes: int
+    device_id: str = ""  # its rollout bucket comes from it
 
 
 class Chunk(StrEnum):
@@ -51,6 +53,8 @@ class UpdateVerifier:
 
     def __init__(self) -> None:
         self.release: Release | None = None
+        self.directive: Directive | None = None  # the newest accepted rollout directive
+        self.min_sequence = 0  # a directive must be above this (restored after a restart)
         self.have: set[int] = set()
         self._final: set[str] = set()  # digests of manifests with a final verdict
         self._digest = ""  # the digest of the release being fetched
@@ -81,7 +85,25 @@ class UpdateVerifier:
         check_release(rel, installed=device.installed, profile=device.profile, arch=device.arch,
                       max_bytes=device.max_bundle_bytes, runtime_version=device.runtime_version,
                       now=now)
+        if trust.rollout is not None:  # releases go where a rollout directive sends them
+            gate(self.directive, version=rel.version, bundle_sha256=rel.bundle_sha256,
+                 device_id=device.device_id)
         return rel
+
+    # -- rollout -----------------------------------------------------------------
+    def accept_directive(self, payload: bytes, trust: Trust, channel: str,
+                         now: datetime | None = None) -> Directive:
+        """A rollout directive signed by the trust's rollout role, newer than the last one."""
+        doc = strict_loads(payload, "rollout directive")
+        d = Directive.from_signed(verify_signatures(doc, trust.rollout_trust()))
+        last = max(self.min_sequence, self.directive.sequence if self.directive else 0)
+        check_directive(d, channel=channel, last_sequence=last, now=now)
+        self.directive = d
+        return d
+
+    def revoked(self, version: str) -> bool:
+        """Whether the newest directive revokes ``version`` (a device running it steps back)."""
+        return self.directive is not None and version in self.directive.revoked
 
     def accept_manifest(self, payload: bytes, trust: Trust | UpdateError, device: DeviceFacts,
                         now: datetime | None = None) -> Release | None:

@@ -18,6 +18,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import pytest
 
+from edge_sentiment import SentimentClassifier
+from edge_sentiment.agent import Agent, AgentConfig
+from edge_sentiment.slots import SlotStore
 from tests.helpers import free_port
 
 PREFIX = "edge-sentiment"
@@ -129,3 +132,26 @@ def watcher(broker: Broker) -> Iterator[Watcher]:
 def update_event(device: str, event: str) -> Callable[[str, Any], bool]:
     return lambda t, b: t == f"{PREFIX}/devices/{device}/update" and isinstance(b, dict) \
         and b.get("event") == event
+
+
+TINY = Path(__file__).parents[2] / "fixtures" / "tiny_bundle"
+
+
+@pytest.fixture
+def run_agent(broker: Broker, tmp_path: Path) -> Iterator[Callable[..., Agent]]:
+    agents: list[Agent] = []
+
+    def start(device: str, channel: str, trust: Path, **extra: Any) -> Agent:
+        state = tmp_path / f"state-{device}"
+        SlotStore(state).ensure(TINY)
+        clf = SentimentClassifier.load(state / "current", runtime="onnx")
+        cfg = AgentConfig(broker=broker.url, device_id=device, state_dir=state, trust=trust,
+                          channel=channel, metrics_interval_s=extra.pop("metrics_interval_s", 30),
+                          runtime="onnx", **extra)
+        agent = Agent(clf, cfg)
+        agent.start()
+        agents.append(agent)
+        return agent
+    yield start
+    for a in agents:
+        a.stop(timeout=2)

@@ -6,14 +6,12 @@ import io
 import json
 import shutil
 import tarfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from edge_sentiment import SentimentClassifier
-from edge_sentiment.agent import Agent, AgentConfig
 from edge_sentiment.bundle import sha256_file
 from edge_sentiment.fleet.ops import keygen, publish_release, sign_release, trust_file
 from edge_sentiment.protocol import BrokerSettings
@@ -36,28 +34,6 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out["trust2"] = d / "trust2.json"
     trust_file([out["k1.pub"], out["k2.pub"]], 2, out["trust2"])
     return out
-
-
-@pytest.fixture
-def run_agent(broker: Broker, tmp_path: Path) -> Iterator[Callable[..., Agent]]:
-    agents: list[Agent] = []
-
-    def start(device: str, channel: str, trust: Path, **extra: Any) -> Agent:
-        state = tmp_path / f"state-{device}"
-        from edge_sentiment.slots import SlotStore
-
-        SlotStore(state).ensure(TINY)
-        clf = SentimentClassifier.load(state / "current", runtime="onnx")
-        cfg = AgentConfig(broker=broker.url, device_id=device, state_dir=state, trust=trust,
-                          channel=channel, metrics_interval_s=extra.pop("metrics_interval_s", 30),
-                          runtime="onnx", **extra)
-        agent = Agent(clf, cfg)
-        agent.start()
-        agents.append(agent)
-        return agent
-    yield start
-    for a in agents:
-        a.stop(timeout=2)
 
 
 def _publish(broker: Broker, release: Path) -> None:
