@@ -51,6 +51,7 @@ class Agent:
     def __init__(self, classifier: SentimentClassifier, config: AgentConfig) -> None:
         self.clf, self.cfg = classifier, config
         self.started = time.time()
+        self.last_update: tuple[str | None, str | None] = (None, None)  # event, reason
         topics = Topics(config.prefix)
         self.topics: dict[str, str] = {
             **{kind: topics.device(config.device_id, kind) for kind in DeviceTopic},
@@ -81,6 +82,7 @@ class Agent:
                 "model_version": info.bundle["version"], "model_name": info.bundle["name"],
                 "profile": info.profile, "backend": info.backend, "provider": info.provider,
                 "agent_version": __version__, "channel": self.cfg.channel,
+                "last_update": self.last_update[0], "last_reason": self.last_update[1],
                 **({"faults": self.faults()} if faults else {})}
 
     def faults(self) -> dict[str, Any]:
@@ -109,8 +111,9 @@ class Agent:
         self._enqueue(DeviceTopic.UPDATE, {
             "schema": SCHEMAS[DeviceTopic.UPDATE], "event": event, "ts": time.time(),
             "model_version": self.clf.info.bundle["version"], **detail})
-        if event in ("active", "rolled_back"):
-            self._status("online")
+        self.last_update = (event, str(detail["reason"]) if "reason" in detail else None)
+        if event in ("active", "rolled_back", "rejected"):
+            self._status("online")  # retained: fleet status shows the last event and reason
 
     def metrics_body(self) -> dict[str, Any]:
         snap = self.clf.metrics.snapshot(reset=True)

@@ -63,8 +63,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--profile", action="append", dest="profiles", help="target profile (repeat)")
     p.add_argument("--arch", action="append", dest="arches", help="target arch (repeat)")
     p.add_argument("--chunk-size", type=int, default=64 * 1024)
+    p.add_argument("--force", action="store_true",
+                   help="sign without the checks (self-test, version above the bundle's, expiry)")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=sign)
+    p = fs.add_parser("unpublish", help="clear a release's retained chunks (and its manifest)")
+    _broker_args(p)
+    p.add_argument("--release", type=Path, required=True)
+    p.set_defaults(func=unpublish)
+    p = fs.add_parser("forget", help="clear a dead device's retained status and metrics")
+    _broker_args(p)
+    p.add_argument("device")
+    p.set_defaults(func=forget)
     p = fs.add_parser("publish", help="publish a signed release to the broker")
     _broker_args(p)
     p.add_argument("--release", type=Path)
@@ -133,10 +143,25 @@ def sign(args: argparse.Namespace) -> int:
 
     doc = sign_release(args.bundle, args.keys, args.version, args.channel, args.out,
                        expires_days=args.expires_days, profiles=args.profiles, arches=args.arches,
-                       chunk_size=args.chunk_size)
+                       chunk_size=args.chunk_size, force=args.force)
     s = doc["signed"]
     print(json.dumps({"release": str(args.out), "version": s["version"], "channel": s["channel"],
                       "bytes": s["bundle_size"], "chunks": len(s["chunks"])}))
+    return 0
+
+
+def unpublish(args: argparse.Namespace) -> int:
+    from .ops import unpublish_release
+
+    print(json.dumps(unpublish_release(_settings(args), args.release, args.prefix)))
+    return 0
+
+
+def forget(args: argparse.Namespace) -> int:
+    from .ops import forget_device
+
+    forget_device(_settings(args), args.device, args.prefix)
+    print(json.dumps({"forgotten": args.device}))
     return 0
 
 

@@ -15,8 +15,9 @@ from typing import Any
 
 from .. import __version__
 from ..bundle import MANIFEST_FILE, open_bundle, pack_bundle, sha256_file
+from ..classifier import SentimentClassifier
 from ..errors import ConfigError, UpdateError, UpdateReason
-from ..manifest import parse_semver
+from ..manifest import parse_semver, semver_key
 from ..protocol import (
     BrokerSettings,
     DeviceTopic,
@@ -68,12 +69,24 @@ def trust_file(pubs: list[Path], threshold: int, out: Path, version: int = 1,
 def sign_release(bundle: Path, keys: list[Path], version: str, channel: str, out: Path, *,
                  expires_days: float = 30, profiles: list[str] | None = None,
                  arches: list[str] | None = None, chunk_size: int = DEFAULT_CHUNK,
-                 runtime_max: str | None = None) -> dict[str, Any]:
-    """Write ``out/bundle.tar`` (its manifest set to ``version``) and ``out/manifest.json``."""
+                 runtime_max: str | None = None, force: bool = False) -> dict[str, Any]:
+    """Write ``out/bundle.tar`` (its manifest set to ``version``) and ``out/manifest.json``.
+
+    What it signs is checked first: the bundle loads and passes its self-test here, the
+    version is above the bundle's own and the expiry is ahead (``force`` skips the checks, to
+    craft test releases)."""
     parse_semver(version)
     if not keys:
         raise ConfigError("at least one --key is required")
     source = open_bundle(bundle)
+    if not force:
+        SentimentClassifier.load(source.root)  # BundleError / SelfTestError: not worth signing
+    if not force and semver_key(version) <= semver_key(source.manifest.version):
+        raise ConfigError(f"--version {version} is not above the bundle's own "
+                          f"{source.manifest.version} (--force signs it anyway)")
+    if not force and expires_days <= 0:
+        raise ConfigError(f"--expires-days {expires_days} must be positive (--force signs it "
+                          "anyway)")
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp) / "bundle"
@@ -162,6 +175,55 @@ def publish_directive(broker: BrokerSettings, path: Path, prefix: str) -> dict[s
             "share": directive.share, "state": directive.state.value}
 
 
+def unpublish_release(broker: BrokerSettings, release: Path, prefix: str) -> dict[str, Any]:
+    """Clear a release's retained chunks, and the channel's retained manifest when it is this
+    release's, so new devices stop getting it."""
+    try:
+        doc = json.loads((release / "manifest.json").read_text())
+        rel = Release.from_signed(doc["signed"])
+    except (OSError, ValueError, KeyError, TypeError, UpdateError) as exc:
+        raise ConfigError(f"{release}: not a release folder (fleet sign writes one): {exc}") from exc
+    topics = Topics(prefix)
+    retained: list[bytes] = []
+    client = connect(broker)
+    client.on_message = lambda c, u, msg: retained.append(msg.payload)
+    try:
+        client.subscribe(topics.manifest(rel.channel), qos=1)
+        time.sleep(1.0)  # the retained manifest, if any, arrives at once
+        ours = any(_same_release(p, rel) for p in retained)
+        infos = [client.publish(topics.chunk(rel.channel, rel.version, i), b"", qos=1, retain=True)
+                 for i in range(len(rel.chunks))]
+        if ours:
+            infos.append(client.publish(topics.manifest(rel.channel), b"", qos=1, retain=True))
+        for info in infos:
+            info.wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+    return {"channel": rel.channel, "version": rel.version, "chunks_cleared": len(rel.chunks),
+            "manifest_cleared": ours}
+
+
+def _same_release(payload: bytes, rel: Release) -> bool:
+    try:
+        other = Release.from_signed(json.loads(payload)["signed"])
+    except (ValueError, KeyError, TypeError, UpdateError):
+        return False
+    return (other.version, other.bundle_sha256) == (rel.version, rel.bundle_sha256)
+
+
+def forget_device(broker: BrokerSettings, device: str, prefix: str) -> None:
+    """Clear a dead device's retained status and metrics, so it leaves ``fleet status``."""
+    topics = Topics(prefix)
+    client = connect(broker)
+    try:
+        for kind in (DeviceTopic.STATUS, DeviceTopic.METRICS):
+            client.publish(topics.device(device, kind), b"", qos=1, retain=True).wait_for_publish(10)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
 def publish_trust(broker: BrokerSettings, trust: Path, prefix: str) -> None:
     client = connect(broker)
     try:
@@ -208,6 +270,7 @@ def _row(raw: dict[str, Any]) -> dict[str, Any]:
             "profile": status.get("profile"), "backend": status.get("backend"),
             "p95_ms": metrics.get("p95"), "drift_class_psi": metrics.get("class_psi"),
             "count": metrics.get("count"), "metrics_seq": metrics.get("seq"),
+            "last_update": status.get("last_update"), "last_reason": status.get("last_reason"),
             "rejected_messages": raw.get("rejected", 0)}
 
 

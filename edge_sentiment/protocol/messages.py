@@ -56,7 +56,8 @@ def _status(b: dict[str, Any]) -> dict[str, Any] | None:
     if state is None:
         return None
     return {"state": state, **{k: _text(b.get(k)) for k in
-                               ("model_version", "backend", "profile", "channel")}}
+                               ("model_version", "backend", "profile", "channel",
+                                "last_update", "last_reason")}}
 
 
 def _metrics(b: dict[str, Any]) -> dict[str, Any] | None:

@@ -41,5 +41,7 @@ def apply_calibration(b: Build, name: str, fitted: dict[str, Any]) -> None:
     for precision in ("fp32", "int8"):
         b.single_bundle(f"teacher-{precision}", b.layout.teacher_onnx(precision), "onnx",
                         precision, b.teacher_tokenizer, who="teacher")
-    if b.layout.artifact(Artifact.STUDENT_FP32, name).exists():
+    # The chosen student's TFLite, once its stage made it: a rerun that chose another student
+    # has none yet, and the tflite stage writes these bundles (calibrated) when it runs.
+    if (b.layout.student(name) / "student.int8.tflite").is_file():
         chosen_eval_bundles(b, name)

@@ -1,0 +1,3 @@
+"""The agent tests' broker helpers, for the fleet tests that drive a real agent."""
+
+from ..agent.conftest import run_agent, watcher  # noqa: F401  (fixtures)
