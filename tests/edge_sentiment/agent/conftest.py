@@ -75,11 +75,15 @@ def make_broker(tmp: Path, extra: str = "", listener: str = "") -> Broker:
 class Watcher:
     """Subscribes to everything under the prefix and keeps what arrives."""
 
-    def __init__(self, broker: Broker, topic: str = f"{PREFIX}/#") -> None:
+    def __init__(self, broker: Broker, topic: str = f"{PREFIX}/#", session: str = "") -> None:
+        """``session``: a client id with a persistent session (QoS 1 messages sent while the
+        watcher is away are kept by a broker with persistence, and delivered on reconnect)."""
         self.messages: list[tuple[str, Any]] = []
         self.cond = threading.Condition()
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id=f"watch-{uuid.uuid4().hex[:6]}")
+                                  client_id=session or f"watch-{uuid.uuid4().hex[:6]}",
+                                  clean_session=not session)
+        self.client.reconnect_delay_set(0.2, 1.0)
         if broker.admin.get("username"):
             self.client.username_pw_set(broker.admin["username"], broker.admin["password"])
         if broker.admin.get("tls_ca"):

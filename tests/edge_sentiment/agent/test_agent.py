@@ -86,32 +86,41 @@ def test_last_will_reports_offline(broker: Broker, tmp_path: Path) -> None:
 
 
 def test_outage_loses_nothing_and_keeps_order(tmp_path: Path) -> None:
-    broker = make_broker(tmp_path)
+    # A broker with persistence and a watcher with a persistent session: what the agent sends
+    # after the restart reaches the watcher even if the agent reconnects first (it used to be
+    # a race between the agent's backoff and a second watcher's subscription).
+    broker = make_broker(tmp_path, extra=f"allow_anonymous true\npersistence true\n"
+                         f"persistence_location {tmp_path}/\n")
     broker.start()
     agent = _agent(broker, tmp_path / "s", "d2", metrics_interval_s=0.2, reconnect_min_s=1.0,
                    reconnect_max_s=2.0)
-    agent.start()
-    before = Watcher(broker)
+    watch = Watcher(broker, session="watch-d2")
     try:
-        before.wait_for(lambda t, b: t.endswith("d2/metrics"))
+        deadline = time.time() + 10  # subscribed once its own probe comes back
+        while not watch.messages and time.time() < deadline:
+            watch.client.publish(f"{PREFIX}/probe", b"{}", qos=1)
+            time.sleep(0.1)
+        agent.start()
+        watch.wait_for(lambda t, b: t.endswith("d2/metrics"))
         broker.stop()
         time.sleep(2.0)  # about ten metrics messages are made while the broker is down
         queued = len(agent.outbox)
+        restart = len(watch.messages)
         broker.start()
-        after = Watcher(broker)  # subscribes before the agent's backoff (>= 0.5 s) ends
-        after.wait_for(lambda t, b: t.endswith("d2/status") and b.get("state") == "online", 20)
-        time.sleep(1.0)
+        watch.wait_for(lambda t, b: t.endswith("d2/metrics")
+                       and b["seq"] > max(m[1]["seq"] for m in watch.messages[:restart]
+                                          if isinstance(m[1], dict) and "seq" in m[1]) + 8, 30)
     finally:
         agent.stop()
-        before.close()
+        watch.close()
         broker.stop()
     assert queued >= 8, "messages made during the outage wait in the on-disk queue"
-    got = [b["seq"] for w in (before, after) for t, b in w.messages
+    got = [b["seq"] for t, b in watch.messages
            if t.startswith(f"{PREFIX}/devices/d2/") and isinstance(b, dict)]
-    first_metrics = min(b["seq"] for t, b in before.messages if t.endswith("d2/metrics"))
+    first_metrics = min(b["seq"] for t, b in watch.messages if t.endswith("d2/metrics"))
     seqs = sorted({q for q in got if q >= first_metrics})  # seq 0 is the last will
     assert seqs == list(range(seqs[0], seqs[-1] + 1)), f"lost messages: {seqs}"
-    late = [b["seq"] for t, b in after.messages if t.endswith("d2/metrics")]
+    late = [b["seq"] for t, b in watch.messages[restart:] if t.endswith("d2/metrics")]
     assert late == sorted(late) and len(late) >= 8, "queued metrics arrive later, in order"
 
 
