@@ -28,6 +28,7 @@ from ..protocol import (
     device_of,
     parse_trust,
 )
+from ..protocol.broker import session
 from ..protocol.messages import parse
 from ..protocol.rollout import Directive, RolloutState, make_directive
 from ..protocol.signing import generate_key, make_trust, read_key, sign_document
@@ -117,8 +118,7 @@ def publish_release(broker: BrokerSettings, release: Path, prefix: str,
     except (OSError, ValueError, KeyError, TypeError, UpdateError) as exc:
         raise ConfigError(f"{release}: not a release folder (fleet sign writes one): {exc}") from exc
     topics, size = Topics(prefix), rel.chunk_size
-    client = connect(broker)
-    try:
+    with session(broker) as client:
         infos = [client.publish(topics.chunk(rel.channel, rel.version, i), data[off:off + size],
                                 qos=1, retain=True)
                  for i, off in enumerate(range(0, len(data), size))]
@@ -130,9 +130,6 @@ def publish_release(broker: BrokerSettings, release: Path, prefix: str,
             if not info.is_published():
                 raise UpdateError(UpdateReason.PUBLISH_TIMEOUT,
                                   "broker did not acknowledge every chunk")
-    finally:
-        client.disconnect()
-        client.loop_stop()
     return {"channel": rel.channel, "version": rel.version, "chunks": len(infos) - 1,
             "bytes": len(data)}
 
@@ -164,13 +161,9 @@ def publish_directive(broker: BrokerSettings, path: Path, prefix: str) -> dict[s
     except (OSError, ValueError, KeyError, TypeError, UpdateError) as exc:
         raise ConfigError(f"{path}: not a rollout directive (fleet rollout-sign writes one): "
                           f"{exc}") from exc
-    client = connect(broker)
-    try:
+    with session(broker) as client:
         client.publish(Topics(prefix).rollout(directive.channel), json.dumps(doc).encode(),
                        qos=1, retain=True).wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
     return {"channel": directive.channel, "sequence": directive.sequence,
             "share": directive.share, "state": directive.state.value}
 
@@ -185,9 +178,8 @@ def unpublish_release(broker: BrokerSettings, release: Path, prefix: str) -> dic
         raise ConfigError(f"{release}: not a release folder (fleet sign writes one): {exc}") from exc
     topics = Topics(prefix)
     retained: list[bytes] = []
-    client = connect(broker)
-    client.on_message = lambda c, u, msg: retained.append(msg.payload)
-    try:
+    with session(broker) as client:
+        client.on_message = lambda c, u, msg: retained.append(msg.payload)
         client.subscribe(topics.manifest(rel.channel), qos=1)
         time.sleep(1.0)  # the retained manifest, if any, arrives at once
         ours = any(_same_release(p, rel) for p in retained)
@@ -197,9 +189,6 @@ def unpublish_release(broker: BrokerSettings, release: Path, prefix: str) -> dic
             infos.append(client.publish(topics.manifest(rel.channel), b"", qos=1, retain=True))
         for info in infos:
             info.wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
     return {"channel": rel.channel, "version": rel.version, "chunks_cleared": len(rel.chunks),
             "manifest_cleared": ours}
 
@@ -215,23 +204,15 @@ def _same_release(payload: bytes, rel: Release) -> bool:
 def forget_device(broker: BrokerSettings, device: str, prefix: str) -> None:
     """Clear a dead device's retained status and metrics, so it leaves ``fleet status``."""
     topics = Topics(prefix)
-    client = connect(broker)
-    try:
+    with session(broker) as client:
         for kind in (DeviceTopic.STATUS, DeviceTopic.METRICS):
             client.publish(topics.device(device, kind), b"", qos=1, retain=True).wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def publish_trust(broker: BrokerSettings, trust: Path, prefix: str) -> None:
-    client = connect(broker)
-    try:
+    with session(broker) as client:
         client.publish(Topics(prefix).trust(), trust.read_bytes(), qos=1,
                        retain=True).wait_for_publish(10)
-    finally:
-        client.disconnect()
-        client.loop_stop()
 
 
 def fleet_status(broker: BrokerSettings, prefix: str, wait: float = 2.0) -> list[dict[str, Any]]:

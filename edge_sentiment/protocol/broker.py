@@ -8,6 +8,8 @@ from __future__ import annotations
 import ssl
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,3 +88,14 @@ def connect(broker: BrokerSettings, timeout: float = 10.0) -> Any:
         client.loop_stop()
         raise ConfigError(f"broker {broker.url} did not accept the connection")
     return client
+
+
+@contextmanager
+def session(broker: BrokerSettings, timeout: float = 10.0) -> Iterator[Any]:
+    """``connect``, then disconnect and stop the network loop however the block ends."""
+    client = connect(broker, timeout)
+    try:
+        yield client
+    finally:
+        client.disconnect()
+        client.loop_stop()
