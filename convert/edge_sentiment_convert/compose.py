@@ -15,6 +15,8 @@ from __future__ import annotations
 import random
 import re
 
+import numpy as np
+
 _NEGATED = re.compile(r"\b(is|was|are|were|am)(\s+not\b|n't\b)", re.IGNORECASE)
 _DONT = re.compile(r"\b(do|does|did)(\s+not\b|n't\b)\s+", re.IGNORECASE)
 _COPULA = re.compile(r"\b(is|was|are|were|am)\s+(?!not\b)", re.IGNORECASE)
@@ -26,19 +28,25 @@ _PAST = {"loved": "love", "liked": "like", "enjoyed": "enjoy", "hated": "hate"}
 def negate(text: str) -> str | None:
     """``text`` with its first negation removed, or else its first copula or verb negated;
     None when it has none of those."""
+    out = negation(text)
+    return out[0] if out else None
+
+
+def negation(text: str) -> tuple[str, bool] | None:
+    """``(negate(text), whether a negation was added rather than removed)``, or None."""
     for pattern, repl in ((_NEGATED, r"\1"), (_DONT, "")):
         out, n = pattern.subn(repl, text, count=1)
         if n:
-            return out if pattern is _NEGATED else _fix_do(out)
+            return (out if pattern is _NEGATED else _fix_do(out)), False
     out, n = _COPULA.subn(lambda m: f"{m.group(1)} not ", text, count=1)
     if n:
-        return out
+        return out, True
     match = _VERB.search(text)
     if match:
         verb = match.group(2)
         aux = "didn't" if verb.lower() in _PAST else "don't"
         base = _PAST.get(verb.lower(), verb)
-        return text[:match.start(2)] + f"{aux} {base}" + text[match.end(2):]
+        return text[:match.start(2)] + f"{aux} {base}" + text[match.end(2):], True
     return None
 
 
@@ -46,8 +54,9 @@ def _fix_do(text: str) -> str:
     return re.sub(r"\s{2,}", " ", text)
 
 
-def negated_texts(texts: list[str], count: int, seed: int) -> list[str]:
-    """Up to ``count`` negated copies of texts drawn (without repeats) from ``texts``."""
+def negated_copies(texts: list[str], count: int, seed: int) -> list[tuple[int, str, bool]]:
+    """Up to ``count`` ``(index of the original, negated copy, negation added)``, drawn
+    without repeats from ``texts``."""
     if count <= 0:
         return []
     rng = random.Random(f"negate:{seed}")
@@ -55,11 +64,23 @@ def negated_texts(texts: list[str], count: int, seed: int) -> list[str]:
     rng.shuffle(order)
     out = []
     for i in order:
-        flipped = negate(texts[i])
-        if flipped and flipped != texts[i] and len(texts[i].split()) <= 30:
-            out.append(flipped)
+        flipped = negation(texts[i])
+        if flipped and flipped[0] != texts[i] and len(texts[i].split()) <= 30:
+            out.append((i, *flipped))
             if len(out) == count:
                 break
+    return out
+
+
+def negation_rule(logits: np.ndarray, originals: np.ndarray, added: np.ndarray,
+                  target: tuple[float, ...], temperature: float) -> np.ndarray:
+    """The teacher's logits of negated copies, with ``target`` (probabilities, read at
+    ``temperature``) in place of the teacher's label where a negation was *added* to a text the
+    teacher reads as negative and the teacher still reads the copy as negative: negating a
+    complaint ("was not bad") does not make a complaint, a prior the teacher lacks."""
+    out = np.array(logits, dtype=np.float32, copy=True)
+    hit = added & (originals.argmax(1) == 0) & (out.argmax(1) == 0)
+    out[hit] = temperature * np.log(np.asarray(target, dtype=np.float32))
     return out
 
 

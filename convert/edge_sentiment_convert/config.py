@@ -69,6 +69,10 @@ class DistillCfg:
     # Negated and contrast copies of transfer texts (convert/compose.py), labelled by the teacher.
     negation_copies: int = at("soft_labels", default=0)
     contrast_copies: int = at("soft_labels", default=0)
+    # Probabilities (negative, neutral, positive) a student learns for a negated copy of a text
+    # the teacher reads as negative, where the teacher reads the copy as negative too
+    # (convert/compose.py negation_rule); empty: the teacher's label everywhere.
+    negation_target: list[float] = at("student", factory=list)
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class VocabCfg:
     max_size: int = at("vocab", default=16000)
     # Keep the identity words of convert/identity.py whole, whatever their count.
     keep_identity: bool = at("vocab", default=False)
+    # Read every identity word (convert/identity.py blind_words) as one token in the student.
+    blind_identity: bool = at("vocab", default=False)
 
 
 STUDENT_ARCHS = ("transformer", "cnn")
@@ -205,6 +211,11 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(isinstance(cfg.distill.features, (int, float)) and cfg.distill.features >= 0,
          "[distill] features must be a number >= 0")
     need(_whole(cfg.distill.seed), "[distill] seed must be a whole number >= 0")
+    target = cfg.distill.negation_target
+    need(isinstance(target, list) and (not target or (
+        len(target) == 3 and all(isinstance(p, (int, float)) and p > 0 for p in target)
+        and abs(sum(target) - 1) < 1e-6)),
+        "[distill] negation_target must be empty or three probabilities > 0 that sum to 1")
     for key, value in (("[teacher] counterfactual", cfg.teacher.counterfactual),
                        ("[distill] counterfactual", cfg.distill.counterfactual),
                        ("[distill] emoji_copies", cfg.distill.emoji_copies),

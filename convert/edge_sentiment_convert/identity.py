@@ -84,3 +84,63 @@ def counterfactuals(texts: list[str], seed: int, copies: int = 1) -> list[tuple[
 def kept_words() -> list[str]:
     """Identity words the pruned vocabulary keeps whole, whatever their count in the data."""
     return sorted(TERMS)
+
+
+# Blinding: the student's tokenizer reads every word below as one token, ``BLIND_TOKEN``, so no
+# group word can move a student's score (Garg et al. 2019 call this blindness). Wider than the
+# swap lists: demonyms, religions, ethnicities, sexualities and gender words, with plural forms
+# and two-word names first. Colour words "black" and "white" are in it: a phone's colour carries
+# no sentiment either. "an" reads as "a", so "an Asian" and "a Black" differ in nothing else.
+BLIND_TOKEN = "identityterm"
+_BLIND_WORDS = {
+    "religion": "christian muslim moslem islamic jewish hindu buddhist sikh jain atheist agnostic "
+                "catholic protestant mormon orthodox evangelical baptist methodist lutheran "
+                "anglican presbyterian quaker amish pagan taoist shinto zoroastrian rastafarian "
+                "bahai druze",
+    "ethnicity": "black white asian hispanic latino latina latinx arab caucasian indigenous jew "
+                 "aboriginal",
+    "sexuality": "gay lesbian straight bisexual pansexual asexual heterosexual homosexual queer "
+                 "transgender transsexual trans nonbinary non-binary cisgender cis intersex lgbt "
+                 "lgbtq lgbtqia",
+    "gender": "man woman men women boy girl male female guy lady ladies gentleman gentlemen",
+    "nationality": (
+        "afghan albanian algerian american andorran angolan argentine argentinian armenian "
+        "australian austrian azerbaijani bahamian bahraini bangladeshi barbadian belarusian "
+        "belgian belizean beninese bhutanese bolivian bosnian botswanan brazilian british "
+        "bruneian bulgarian burmese burundian cambodian cameroonian canadian chadian chilean "
+        "chinese colombian congolese croatian cuban cypriot czech danish djiboutian dominican "
+        "dutch ecuadorian egyptian emirati english eritrean estonian ethiopian fijian filipino "
+        "finnish french gabonese gambian georgian german ghanaian greek grenadian guatemalan "
+        "guinean guyanese haitian honduran hungarian icelandic indian indonesian iranian iraqi "
+        "irish israeli italian ivorian jamaican japanese jordanian kazakh kenyan korean kosovar "
+        "kuwaiti kyrgyz lao laotian latvian lebanese liberian libyan lithuanian luxembourgish "
+        "macedonian malagasy malawian malaysian maldivian malian maltese mauritanian mauritian "
+        "mexican moldovan monegasque mongolian montenegrin moroccan mozambican namibian "
+        "nepalese nepali nicaraguan nigerian nigerien norwegian omani pakistani palestinian "
+        "panamanian paraguayan persian peruvian polish portuguese qatari romanian russian "
+        "rwandan salvadoran samoan saudi scottish senegalese serbian singaporean "
+        "slovak slovakian slovenian somali african sudanese surinamese swedish swiss syrian "
+        "taiwanese tajik tanzanian thai togolese tongan trinidadian tunisian turkish turkmen "
+        "ugandan ukrainian uruguayan uzbek venezuelan vietnamese welsh yemeni zambian "
+        "zimbabwean european hawaiian tibetan kurdish"),
+}
+_BLIND_PHRASES = ("african american", "native american", "asian american", "mexican american",
+                  "south african", "south korean", "north korean", "new zealander",
+                  "sierra leonean", "puerto rican", "first nations", "pacific islander")
+
+
+def blind_words() -> list[str]:
+    """Every word and two-word name the student's tokenizer reads as ``BLIND_TOKEN``."""
+    words = {w for text in _BLIND_WORDS.values() for w in text.split()}
+    words |= set(TERMS) | set(_BLIND_PHRASES)
+    return sorted(words, key=lambda w: (-len(w), w))
+
+
+def blind_normalizers() -> list[dict[str, object]]:
+    """``tokenizers`` normalizer steps (after lower-casing) that blind identity words."""
+    alternatives = "|".join(re.escape(w).replace("\\ ", "[\\s-]+") for w in blind_words())
+    return [
+        {"type": "Replace", "pattern": {"Regex": rf"\b(?:{alternatives})(?:e?s)?\b"},
+         "content": BLIND_TOKEN},
+        {"type": "Replace", "pattern": {"Regex": r"\ban\b"}, "content": "a"},
+    ]

@@ -19,7 +19,7 @@ import numpy as np
 from edge_sentiment.errors import ConfigError
 
 from .augment import augment_texts
-from .compose import contrast_texts, negated_texts
+from .compose import contrast_texts, negated_copies, negation_rule
 from .config import DistillCfg
 from .data import LABELS, Example, weighted_rows
 from .emoji_tokens import emoji_texts
@@ -28,8 +28,24 @@ from .identity import counterfactuals
 
 def labelled_extras(texts: list[str], d: DistillCfg, seed: int) -> list[str]:
     """The teacher-labelled texts made from the transfer set, after its augmented copies."""
-    return (emoji_texts(texts, d.emoji_copies, seed) + negated_texts(texts, d.negation_copies, seed)
+    negated = [text for _, text, _ in negated_copies(texts, d.negation_copies, seed)]
+    return (emoji_texts(texts, d.emoji_copies, seed) + negated
             + contrast_texts(texts, d.contrast_copies, seed))
+
+
+def _negation_rule(logits: np.ndarray, texts: list[str], d: DistillCfg, seed: int,
+                   extra_start: int) -> np.ndarray:
+    """``logits`` with ``[distill] negation_target`` put on the negated copies it covers."""
+    copies = negated_copies(texts, d.negation_copies, seed)
+    if not d.negation_target or not copies:
+        return logits
+    start = extra_start + len(emoji_texts(texts, d.emoji_copies, seed))
+    rows = slice(start, start + len(copies))
+    out = np.array(logits, copy=True)
+    out[rows] = negation_rule(logits[rows], np.asarray(logits[[i for i, _, _ in copies]]),
+                              np.asarray([added for _, _, added in copies]),
+                              tuple(d.negation_target), d.temperature)
+    return out
 
 
 @dataclass(frozen=True)
@@ -58,6 +74,7 @@ def distill_rows(transfer: list[Example], binary_sources: Collection[str], d: Di
     if len(logits) < need or (feats is not None and len(feats) < need):
         raise ConfigError(f"teacher soft labels cover {len(logits)} texts, the student needs "
                           f"{need}: rerun the soft_labels stage")
+    logits = _negation_rule(logits, texts, d, seed, extra_start)
     rows = list(range(n))
     if d.source_weights:
         rows = weighted_rows([e.source for e in transfer] * (1 + d.augment), d.source_weights,

@@ -12,22 +12,26 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from tokenizers import Tokenizer
 
 from .emoji_tokens import add_emoji_tokens
+from .identity import BLIND_TOKEN, blind_normalizers, blind_words
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 def prune_vocab(teacher_json: Path, texts: list[str], min_count: int, max_size: int,
                 out_json: Path, keep_words: Sequence[str] = (),
-                emoji: dict[str, str] | None = None) -> list[int | list[int]]:
+                emoji: dict[str, str] | None = None, blind: bool = False
+                ) -> list[int | list[int]]:
     """Write the pruned tokenizer; return, in new-id order, the teacher id each row copies (or,
     for an emoji token the teacher lacks, the ids of its name's word pieces, to average).
 
     ``keep_words`` are kept whole when the teacher has them; ``emoji`` (character -> name) makes
-    each emoji one token (convert/emoji_tokens.py)."""
+    each emoji one token (convert/emoji_tokens.py); ``blind`` reads every identity word as one
+    token, whose row averages the teacher's rows of those words (convert/identity.py)."""
     tok = Tokenizer.from_file(str(teacher_json))
     tok.no_padding()
     tok.no_truncation()
@@ -57,5 +61,22 @@ def prune_vocab(teacher_json: Path, texts: list[str], min_count: int, max_size: 
         pieces = tok.encode_batch([emoji[c] for c in added], add_special_tokens=False)
         unk = vocab["[UNK]"]
         rows += [[i for i in p.ids if i != unk] or [unk] for p in pieces]
+    if blind:
+        rows.append(_blind(data, vocab))
     out_json.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     return rows
+
+
+def _blind(data: dict[str, Any], teacher_vocab: dict[str, int]) -> list[int]:
+    """Add the blinding steps after the document's normalizer and the token they write; return
+    the teacher ids whose mean starts the token's row."""
+    steps = blind_normalizers()
+    norm = data.get("normalizer")
+    if norm and norm.get("type") == "Sequence":
+        norm["normalizers"] += steps
+    else:
+        data["normalizer"] = {"type": "Sequence", "normalizers": [*([norm] if norm else []),
+                                                                   *steps]}
+    vocab: dict[str, int] = data["model"]["vocab"]
+    vocab[BLIND_TOKEN] = len(vocab)
+    return sorted({teacher_vocab[w] for w in blind_words() if w in teacher_vocab})

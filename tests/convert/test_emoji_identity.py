@@ -12,7 +12,8 @@ import pytest
 from edge_sentiment_convert.config import DistillCfg
 from edge_sentiment_convert.data import Example
 from edge_sentiment_convert.emoji_tokens import char_class, emoji_names, emoji_texts, write_teacher_tokenizer
-from edge_sentiment_convert.identity import counterfactuals, kept_words, swap_identity
+from edge_sentiment_convert.compose import negated_copies, negation_rule
+from edge_sentiment_convert.identity import BLIND_TOKEN, counterfactuals, kept_words, swap_identity
 from edge_sentiment_convert.teacher import load_tokenizer
 from edge_sentiment_convert.transfer import distill_rows
 from edge_sentiment_convert.vocab import prune_vocab
@@ -97,3 +98,52 @@ def test_distill_rows_lay_out_augment_emoji_and_counterfactuals() -> None:
     np.testing.assert_array_equal(rows.logits[-1], logits[0])  # the original's soft label
     with pytest.raises(Exception, match="soft labels cover"):
         distill_rows(transfer, set(), DistillCfg(augment=1, emoji_copies=9), 1, 7, logits, None)
+
+
+def test_blinding_reads_every_identity_word_as_one_token(tmp_path: Path) -> None:
+    out = tmp_path / "tok.json"
+    rows = prune_vocab(TOKENIZER, ["a friend"], 1, 50, out, emoji=emoji_names(), blind=True)
+    tok = load_tokenizer(out, 64)
+
+    def pieces(text: str) -> list[str]:
+        return list(tok.encode(text, add_special_tokens=False).tokens)
+
+    same = ["a Muslim friend", "a Hindu friend", "an Asian friend", "a Black friend",
+            "A GAY FRIEND", "a Nigerian friend", "a woman friend", "an African American friend",
+            "a Native-American friend"]
+    assert all(pieces(text) == pieces(same[0]) for text in same), [pieces(t) for t in same]
+    assert pieces("Muslims")[0] == BLIND_TOKEN
+    assert BLIND_TOKEN not in pieces("nail polished at the sierra mansion")  # whole words only
+    assert pieces("an apple")[0] == "a"
+    assert tok.get_vocab_size() == len(rows) and isinstance(rows[-1], list) and rows[-1]
+
+
+def test_negated_copies_say_whether_a_negation_was_added() -> None:
+    texts = ["It was great", "It isn't bad", "I loved it", "nothing here"]
+    copies = negated_copies(texts, 10, 3)
+    assert sorted(copies) == [(0, "It was not great", True), (1, "It is bad", False),
+                              (2, "I didn't love it", True)]
+
+
+def test_negation_rule_moves_only_added_negations_of_complaints() -> None:
+    neg, pos = [3.0, 0.0, 0.0], [0.0, 0.0, 3.0]
+    originals = np.array([neg, neg, pos, neg], dtype=np.float32)
+    copies = np.array([neg, neg, neg, pos], dtype=np.float32)
+    added = np.array([True, False, True, True])
+    out = negation_rule(copies, originals, added, (0.2, 0.5, 0.3), 2.0)
+    np.testing.assert_allclose(np.exp(out[0] / 2.0), [0.2, 0.5, 0.3], rtol=1e-5)
+    np.testing.assert_array_equal(out[1:], copies[1:])  # removed, praised, or already fine
+
+
+def test_distill_rows_put_the_negation_target_on_negated_complaints() -> None:
+    transfer = [Example("the hotel was dirty", "negative", "s"),
+                Example("the staff were lovely", "positive", "s")]
+    logits = np.array([[4, 0, 0], [0, 0, 4], [4, 0, 0], [4, 0, 0]], dtype=np.float32)
+    d = DistillCfg(negation_copies=2, negation_target=[0.1, 0.6, 0.3], temperature=1.0)
+    rows = distill_rows(transfer, set(), d, 0, 5, logits, None)
+    where = {text: i for i, text in enumerate(rows.texts)}
+    np.testing.assert_allclose(np.exp(rows.logits[where["the hotel was not dirty"]]),
+                               [0.1, 0.6, 0.3], rtol=1e-5)
+    np.testing.assert_array_equal(rows.logits[where["the staff were not lovely"]], [4, 0, 0])
+    plain = distill_rows(transfer, set(), DistillCfg(negation_copies=2), 0, 5, logits, None)
+    np.testing.assert_array_equal(plain.logits[:4], logits)

@@ -221,3 +221,14 @@ def test_transfer_weights_count_unlabeled_text_only_when_the_build_reads_some(
                              "distill = { source_weights = { reviews = 0 } }", 1))
     with pytest.raises(ConfigError, match="every source in the transfer set weighs 0"):
         load_config(path)
+
+
+@pytest.mark.parametrize("value", ["[0.5, 0.5]", "[0.5, 0.6, -0.1]", "[0.2, 0.2, 0.2]", '"yes"'])
+def test_bad_negation_target(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "c.toml"
+    text = SMOKE.read_text()
+    assert "negation_target = [0.15, 0.55, 0.30]\n" in text
+    path.write_text(text.replace("negation_target = [0.15, 0.55, 0.30]\n",
+                                 f"negation_target = {value}\n"))
+    with pytest.raises(ConfigError, match="negation_target must be empty or three probabilities"):
+        load_config(path)

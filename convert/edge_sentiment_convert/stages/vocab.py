@@ -26,6 +26,7 @@ def vocab(b: Build) -> Vocab:
     keep = prune_vocab(teacher_dir() / "tokenizer.json", texts, b.cfg.vocab.min_count,
                        b.cfg.vocab.max_size, b.layout.vocab_tokenizer,
                        keep_words=kept_words() if b.cfg.vocab.keep_identity else (),
-                       emoji=emoji_names() if b.cfg.teacher.emoji else None)
+                       emoji=emoji_names() if b.cfg.teacher.emoji else None,
+                       blind=b.cfg.vocab.blind_identity)
     b.layout.vocab_keep.write_text(json.dumps(keep))
     return Vocab(len(keep))
