@@ -1,4 +1,5 @@
-"""The one public class: :class:`SentimentClassifier`, with ``load()`` and ``classify()``.
+"""The one public class: :class:`SentimentClassifier`, with ``load()``, ``classify()`` and
+``feedback()``.
 
 A classifier holds an immutable engine (bundle, tokenizer, backend). ``swap``
 replaces it atomically, so a running process can take a new model with no
@@ -36,6 +37,7 @@ from .hardware import (
 from .hardware.detect import HardwareFacts
 from .manifest import Calibration, Manifest
 from .metrics import MetricsRecorder
+from .outcomes import Outcome, OutcomeWindow
 from .tokenize import Encoded, TextEncoder, check_text
 
 log = logging.getLogger(__name__)
@@ -46,6 +48,7 @@ class Prediction:
     label: str
     score: float
     scores: dict[str, float]
+    id: str = ""  # give it to ``feedback`` with the true label, once known
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,7 @@ class SentimentClassifier:
         self._swap_lock = threading.Lock()
         m = engine.bundle.manifest
         self.metrics = MetricsRecorder(m.labels, m.reference)
+        self.outcomes = OutcomeWindow(m.labels)
 
     @classmethod
     def load(cls, bundle: str | os.PathLike[str] | None = None, runtime: str = "auto",
@@ -263,10 +267,23 @@ class SentimentClassifier:
                 self.metrics.record_error()
                 raise
             per_text = (time.perf_counter() - t0) / len(chunk) + tokenize_share
+            version = engine.bundle.manifest.version
             for i, p, n, u in zip(chunk, preds, lengths, unknown):
                 self.metrics.record(per_text, p.label, p.score, n, u)
-                out[i] = p
+                out[i] = Prediction(p.label, p.score, p.scores,
+                                    self.outcomes.issue(version, p.label))
         return [p for p in out if p is not None]
+
+    def feedback(self, id: str, label: str) -> Outcome:
+        """Record the true ``label`` of the prediction ``id`` (``Prediction.id``); it counts
+        toward the online accuracy of the model version that made it (``outcome_stats``).
+        A FeedbackError (an InputError) says why an id or label was refused."""
+        return self.outcomes.feedback(id, label)
+
+    def outcome_stats(self) -> dict[str, Any]:
+        """Online accuracy, macro-F1, per-class recall and confusion of the running model, over
+        the last labelled outcomes (``outcomes.py``)."""
+        return self.outcomes.stats(self._engine.bundle.manifest.version)
 
     def swap(self, other: SentimentClassifier) -> None:
         """Take ``other``'s loaded engine; callers in flight finish on the old one."""

@@ -22,6 +22,21 @@ class InputError(EdgeSentimentError, ValueError):
     exit_code = 2
 
 
+class FeedbackReason(StrEnum):
+    """Why ``feedback(id, label)`` was refused."""
+
+    UNKNOWN_ID = "unknown_id"  # never issued here, already labelled, or expired
+    BAD_LABEL = "bad_label"  # not one of the bundle's labels
+
+
+class FeedbackError(InputError):
+    """Feedback that cannot be recorded; ``reason`` says why, as a :class:`FeedbackReason`."""
+
+    def __init__(self, reason: FeedbackReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+
+
 class ConfigError(EdgeSentimentError):
     """An operator config (agent TOML, CLI flags) is invalid."""
 

@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import sys
+import sysconfig
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,10 +31,27 @@ _state = {"host_ok": True}  # outside a test (collection, fixtures of the sessio
 _opened: list[str] = []
 
 
+_REPO = str(Path(__file__).parents[1])
+_STDLIB = sysconfig.get_paths()["stdlib"]
+
+
+def _ours() -> bool:
+    """Whether the innermost caller outside the standard library is this repository's code (a
+    third-party library's own reads, such as prometheus_client's boot time, are its business)."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if not name.startswith(_STDLIB) or "site-packages" in name:
+            return name.startswith(_REPO)
+        frame = frame.f_back
+    return False
+
+
 def _audit(event: str, args: tuple[Any, ...]) -> None:
     if event == "open" and not _state["host_ok"] and isinstance(args[0], str) \
             and (args[0].startswith(_HOST_FILES)
-                 or (args[0].startswith("/proc/") and not args[0].startswith("/proc/self/"))):
+                 or (args[0].startswith("/proc/") and not args[0].startswith("/proc/self/"))) \
+            and _ours():
         _opened.append(args[0])
 
 

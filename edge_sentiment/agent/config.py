@@ -46,6 +46,10 @@ class AgentConfig(BaseModel):
     profile: str = "auto"
     alert_psi: float = Field(0.25, gt=0)
     alert_low_confidence_share: float = Field(0.5, gt=0, le=1)
+    # online figures from app feedback (outcomes.py): alert below these, once enough outcomes
+    alert_min_accuracy: float = Field(0.6, ge=0, le=1)
+    alert_min_macro_f1: float = Field(0.5, ge=0, le=1)
+    alert_min_outcomes: int = Field(50, ge=1)
 
     @field_validator("runtime")
     @classmethod

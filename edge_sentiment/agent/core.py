@@ -24,6 +24,7 @@ from .. import __version__
 from ..bench import peak_rss_mb
 from ..classifier import SentimentClassifier
 from ..hardware import cpu_temperature
+from ..outcomes import Outcome
 from ..protocol import DeviceTopic, Topics
 from ..protocol.messages import SCHEMAS
 from ..slots import SlotStore
@@ -120,7 +121,12 @@ class Agent:
         return {"schema": SCHEMAS[DeviceTopic.METRICS], **snap,
                 "model_version": self.clf.info.bundle["version"], "backend": self.clf.info.backend,
                 "uptime_s": round(time.time() - self.started, 1), "rss_mb": _rss_now_mb(),
-                "cpu_temp_c": cpu_temperature()}
+                "cpu_temp_c": cpu_temperature(), "outcomes": self.clf.outcome_stats()}
+
+    def feedback(self, id: str, label: str) -> Outcome:
+        """An embedding app's ground truth: ``SentimentClassifier.feedback`` on the agent's
+        classifier, so it shows in the next metrics message and can raise an alert."""
+        return self.clf.feedback(id, label)
 
     def publish_metrics(self) -> None:
         body = self.metrics_body()
@@ -135,9 +141,18 @@ class Agent:
                    self.cfg.alert_low_confidence_share)]
         for name, value, limit in checks:
             if value is not None and body["count"] >= 20 and value > limit:
-                self._enqueue(DeviceTopic.ALERTS, {
-                    "schema": SCHEMAS[DeviceTopic.ALERTS], "alert": name, "value": value,
-                    "threshold": limit, "ts": time.time(), "model_version": body["model_version"]})
+                self._alert(name, value, limit, body["model_version"])
+        outcomes = body["outcomes"]
+        if outcomes["count"] >= self.cfg.alert_min_outcomes:
+            for name, limit in (("accuracy", self.cfg.alert_min_accuracy),
+                                ("macro_f1", self.cfg.alert_min_macro_f1)):
+                if outcomes[name] is not None and outcomes[name] < limit:
+                    self._alert(f"online_{name}", outcomes[name], limit, body["model_version"])
+
+    def _alert(self, name: str, value: float, limit: float, version: str) -> None:
+        self._enqueue(DeviceTopic.ALERTS, {
+            "schema": SCHEMAS[DeviceTopic.ALERTS], "alert": name, "value": value,
+            "threshold": limit, "ts": time.time(), "model_version": version})
 
     # -- lifecycle -----------------------------------------------------------
     def _on_connect(self) -> None:

@@ -101,6 +101,10 @@ class FleetCollector:
         }
         mix = GaugeMetricFamily("edge_fleet_class_share", "class share, last window",
                                 labels=["device", "label"])
+        truth = {k: GaugeMetricFamily(f"edge_fleet_online_{k}", f"online {k} from app feedback "
+                                       "over the device's last labelled outcomes",
+                                       labels=["device", "model_version"])
+                  for k in ("accuracy", "macro_f1", "outcomes")}
         updates = CounterMetricFamily("edge_fleet_update_events", "update events",
                                       labels=["device", "event", "reason"])
         alerts = CounterMetricFamily("edge_fleet_alerts", "alerts", labels=["device", "alert"])
@@ -120,6 +124,9 @@ class FleetCollector:
                     value = get(m)
                     if isinstance(value, (int, float)):
                         fam.add_metric([dev], float(value))
+                for key, fam in truth.items():
+                    if isinstance(m.get(key), (int, float)):
+                        fam.add_metric([dev, str(m.get("model_version"))], float(m[key]))
                 total = sum((m.get("labels") or {}).values()) or 0
                 for label, n in (m.get("labels") or {}).items():
                     if total:
@@ -133,7 +140,7 @@ class FleetCollector:
             for (dev, kind), n in s.rejected.items():
                 rejected.add_metric([dev, kind], n)
         yield from (online, model, mix, updates, alerts, rejected, predictions,
-                    *(f for f, _ in gauges.values()))
+                    *truth.values(), *(f for f, _ in gauges.values()))
 
 
 def add_parser(fs: Any, broker_args: Callable[[argparse.ArgumentParser], None]) -> None:

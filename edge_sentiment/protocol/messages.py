@@ -69,10 +69,15 @@ def _metrics(b: dict[str, Any]) -> dict[str, Any] | None:
            "throughput_per_s": b.get("throughput_per_s"),
            "p95": _table(b.get("latency_ms")).get("p95"),
            "class_psi": _table(b.get("drift")).get("class_psi"), "seq": b.get("seq")}
+    outcomes = _table(b.get("outcomes"))
+    raw |= {"accuracy": outcomes.get("accuracy"), "macro_f1": outcomes.get("macro_f1"),
+            "outcomes": outcomes.get("count")}
     out: dict[str, Any] = {k: _num(v) for k, v in raw.items()}
     if out["count"] is None or any(raw[k] is not None and out[k] is None for k in raw):
         return None  # a field that is there must have the right type
-    return {**out, "labels": counts}
+    if any(out[k] is not None and not 0 <= out[k] <= 1 for k in ("accuracy", "macro_f1")):
+        return None
+    return {**out, "labels": counts, "model_version": _text(b.get("model_version"))}
 
 
 def _update(b: dict[str, Any]) -> dict[str, Any] | None:

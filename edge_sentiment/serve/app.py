@@ -1,6 +1,6 @@
 """The local REST API (``pip install 'edge-sentiment[serve]'``).
 
-Endpoints: ``POST /v1/classify``, ``GET /v1/info``, ``GET /healthz``, ``GET /readyz``,
+Endpoints: ``POST /v1/classify``, ``POST /v1/feedback``, ``GET /v1/info``, ``GET /healthz``, ``GET /readyz``,
 ``GET /metrics`` (Prometheus), ``GET /`` (a self-contained try-it page), ``GET /docs`` (an
 offline API page) and ``GET /openapi.json``. With a token, every endpoint but ``/healthz``,
 ``/readyz`` and the page shell ``/`` needs ``Authorization: Bearer`` (``public_docs`` opens
@@ -30,13 +30,13 @@ from pydantic import BaseModel, ConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..classifier import SentimentClassifier
-from ..errors import EdgeSentimentError, InputError
+from ..errors import EdgeSentimentError, FeedbackError, FeedbackReason, InputError
 from .batching import Batcher
 from .guard import Guard
 
 PUBLIC = frozenset({"/healthz", "/readyz", "/"})
 DOCS = frozenset({"/docs", "/openapi.json"})
-KNOWN = PUBLIC | DOCS | {"/v1/classify", "/v1/info", "/metrics"}
+KNOWN = PUBLIC | DOCS | {"/v1/classify", "/v1/feedback", "/v1/info", "/metrics"}
 _STATUS_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized",
                  413: "body_too_large", 422: "invalid_request"}
 
@@ -61,6 +61,12 @@ class ClassifyRequest(BaseModel):
     texts: list[str] | None = None
 
 
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    label: str
+
+
 class _Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -73,6 +79,13 @@ class _Metrics:
                               ["label"], registry=self.registry)
         self.model = Gauge("edge_sentiment_model_info", "loaded model", ["name", "version", "backend"],
                            registry=self.registry)
+        self.feedback = Counter("edge_sentiment_feedback_total", "labels received by feedback",
+                                ["label"], registry=self.registry)
+        self.online = Gauge("edge_sentiment_online", "online accuracy and macro-F1 of the running "
+                            "model over its last labelled outcomes", ["figure"],
+                            registry=self.registry)
+        self.outcomes = Gauge("edge_sentiment_outcomes", "labelled outcomes of the running model "
+                              "in the window", registry=self.registry)
 
 
 class ErrorBody(BaseModel):
@@ -86,9 +99,10 @@ class ErrorResponse(BaseModel):
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse, "description": code}
-    for status, code in ((401, "unauthorized"), (404, "not_found"), (405, "method_not_allowed"),
+    for status, code in ((401, "unauthorized"), (405, "method_not_allowed"),
                          (413, "batch_too_large, text_too_long, body_too_large"),
-                         (422, "bad_json, invalid_request, bad_request, bad_text"),
+                         (404, "not_found, unknown_id"),
+                         (422, "bad_json, invalid_request, bad_request, bad_text, bad_label"),
                          (500, "model_error"))}
 
 
@@ -149,12 +163,23 @@ def create_app(clf: SentimentClassifier, token: str | None = None,
         except EdgeSentimentError as exc:
             return _error(500, "model_error", str(exc))
         m.latency.observe(time.perf_counter() - t0)
-        out = [{"label": p.label, "score": p.score, "scores": p.scores} for p in preds]
+        out = [{"label": p.label, "score": p.score, "scores": p.scores, "id": p.id} for p in preds]
         for p in preds:
             m.labels.labels(p.label).inc()
         # a JSONResponse skips FastAPI's jsonable_encoder pass over plain dicts and floats
         return JSONResponse({"prediction": out[0]} if body.text is not None
                             else {"predictions": out})
+
+    @app.post("/v1/feedback")
+    def feedback(body: FeedbackRequest) -> Any:
+        try:
+            outcome = app.state.clf.feedback(body.id, body.label)
+        except FeedbackError as exc:
+            status = 404 if exc.reason is FeedbackReason.UNKNOWN_ID else 422
+            return _error(status, exc.reason.value, str(exc))
+        m.feedback.labels(outcome.label).inc()
+        return {"id": body.id, "label": outcome.label, "predicted": outcome.predicted,
+                "model_version": outcome.version}
 
     @app.get("/v1/info")
     def info() -> Any:
@@ -174,6 +199,12 @@ def create_app(clf: SentimentClassifier, token: str | None = None,
         inf = app.state.clf.info
         m.model.clear()
         m.model.labels(inf.bundle["name"], inf.bundle["version"], inf.backend).set(1)
+        stats = app.state.clf.outcome_stats()
+        m.outcomes.set(stats["count"])
+        m.online.clear()  # no figure until a label has come for the running model
+        for figure in ("accuracy", "macro_f1"):
+            if stats[figure] is not None:
+                m.online.labels(figure).set(stats[figure])
         return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse)

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from edge_sentiment_convert.compose import negated_copies, negation_rule
 from edge_sentiment_convert.config import DistillCfg
 from edge_sentiment_convert.data import Example
 from edge_sentiment_convert.emoji_tokens import char_class, emoji_names, emoji_texts, write_teacher_tokenizer
-from edge_sentiment_convert.compose import negated_copies, negation_rule
 from edge_sentiment_convert.identity import BLIND_TOKEN, counterfactuals, kept_words, swap_identity
 from edge_sentiment_convert.teacher import load_tokenizer
 from edge_sentiment_convert.transfer import distill_rows

@@ -46,7 +46,7 @@ def test_dashboard_has_every_panel() -> None:
     exprs = " ".join(t["expr"] for p in dash["panels"] for t in p["targets"])
     for metric in ("edge_fleet_device_online", "edge_fleet_model_info", "edge_fleet_latency_p95_ms",
                    "edge_fleet_throughput_per_s", "edge_fleet_class_share", "edge_fleet_drift_class_psi",
-                   "edge_fleet_errors", "edge_fleet_update_events"):
+                   "edge_fleet_errors", "edge_fleet_update_events", "edge_fleet_online_accuracy"):
         assert metric in exprs, metric
 
 
@@ -63,7 +63,10 @@ def test_exporter_shows_agent_metrics_and_alerts(tmp_path: Path) -> None:
     watcher = Watcher(broker)
     agent.start()
     try:
-        clf.classify(["great product"] * 25)
+        for pred in clf.classify(["great product"] * 25):
+            agent.feedback(pred.id, pred.label)  # an embedding app's ground truth
+        version = clf.info.bundle["version"]
+        truth = f'edge_fleet_online_accuracy{{device="exp-1",model_version="{version}"}} 1.0'
         alert = watcher.wait_for(lambda t, b: t.endswith("exp-1/alerts"))
         assert alert["alert"] in ("class_psi", "confidence_psi") and alert["value"] > 0.0001
         watcher.wait_for(lambda t, b: t.endswith("exp-1/metrics") and b["count"] == 25)
@@ -72,12 +75,13 @@ def test_exporter_shows_agent_metrics_and_alerts(tmp_path: Path) -> None:
         body = ""
         for _ in range(100):
             body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-            if 'edge_fleet_predictions_total{device="exp-1"} 25.0' in body:
+            if 'edge_fleet_predictions_total{device="exp-1"} 25.0' in body and truth in body:
                 break
             __import__("time").sleep(0.1)
         assert 'edge_fleet_device_online{device="exp-1"} 1.0' in body
         assert 'edge_fleet_predictions_total{device="exp-1"} 25.0' in body
         assert 'edge_fleet_window_predictions{device="exp-1"}' in body
+        assert truth in body and "edge_fleet_online_outcomes" in body
         documented = set(re.findall(r"\bedge_fleet_[a-z0-9_]+", (ROOT / "docs/serve.md").read_text()))
         served = set(re.findall(r"^(edge_fleet_[a-z0-9_]+)[{ ]", body, re.M))
         assert served <= documented, f"served but not documented: {served - documented}"

@@ -49,6 +49,30 @@ def test_status_metrics_and_stopped(broker: Broker, watcher: Watcher, tmp_path: 
     watcher.wait_for(lambda t, b: t.endswith("d1/status") and b["state"] == "stopped")
 
 
+def test_app_feedback_reports_online_accuracy_and_alerts(broker: Broker, watcher: Watcher,
+                                                         tmp_path: Path) -> None:
+    agent = _agent(broker, tmp_path / "s", "d5", metrics_interval_s=0.3, alert_min_outcomes=6,
+                   alert_min_accuracy=0.6)
+    agent.start()
+    try:
+        preds = agent.clf.classify([f"text number {i}" for i in range(10)])
+        others = [next(lab for lab in agent.clf.labels if lab != p.label) for p in preds]
+        for p in preds[:2]:
+            agent.feedback(p.id, p.label)
+        for p, wrong in list(zip(preds, others))[2:8]:
+            agent.feedback(p.id, wrong)  # the app says the model was wrong on 6 of 8
+        metrics = watcher.wait_for(lambda t, b: t.endswith("d5/metrics")
+                                   and b["outcomes"]["count"] == 8)
+        assert metrics["outcomes"]["accuracy"] == 0.25
+        assert sum(map(sum, metrics["outcomes"]["confusion"])) == 8
+        alert = watcher.wait_for(lambda t, b: t.endswith("d5/alerts")
+                                 and b["alert"] == "online_accuracy")
+        assert alert["value"] == 0.25 and alert["threshold"] == 0.6
+        assert alert["model_version"] == "0.0.1"
+    finally:
+        agent.stop()
+
+
 def test_stop_without_a_broker_keeps_the_statuses_for_the_next_start(tmp_path: Path) -> None:
     broker = make_broker(tmp_path)  # never started: nothing listens on its port
     agent = _agent(broker, tmp_path / "s", "d8", reconnect_min_s=0.2, reconnect_max_s=0.5)

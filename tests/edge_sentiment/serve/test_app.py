@@ -23,9 +23,49 @@ def test_classify_one_and_many(client: TestClient) -> None:
     r = client.post("/v1/classify", json={"text": "works great"})
     assert r.status_code == 200
     p = r.json()["prediction"]
-    assert set(p) == {"label", "score", "scores"} and p["label"] in p["scores"]
+    assert set(p) == {"label", "score", "scores", "id"} and p["label"] in p["scores"]
     r = client.post("/v1/classify", json={"texts": ["good", "bad"]})
     assert r.status_code == 200 and len(r.json()["predictions"]) == 2
+    ids = {p["id"] for p in r.json()["predictions"]}
+    assert len(ids) == 2 and all(len(i) == 16 for i in ids)
+
+
+def test_feedback_moves_online_accuracy_in_metrics(client: TestClient) -> None:
+    def online() -> dict[str, float]:
+        lines = client.get("/metrics").text.splitlines()
+        return {line.split('"')[1]: float(line.split()[-1]) for line in lines
+                if line.startswith("edge_sentiment_online{")}
+
+    assert online() == {}  # no figure before a label came
+    preds = client.post("/v1/classify", json={"texts": ["good", "bad", "fine", "awful"]}
+                        ).json()["predictions"]
+    for p in preds[:3]:
+        r = client.post("/v1/feedback", json={"id": p["id"], "label": p["label"]})
+        assert r.status_code == 200 and r.json()["predicted"] == p["label"], r.text
+    assert online()["accuracy"] == 1.0
+    wrong = next(lab for lab in ("negative", "neutral", "positive") if lab != preds[3]["label"])
+    assert client.post("/v1/feedback", json={"id": preds[3]["id"], "label": wrong}).status_code == 200
+    assert online()["accuracy"] == 0.75
+    assert "edge_sentiment_feedback_total" in client.get("/metrics").text
+
+
+@pytest.mark.parametrize("body, status, code", [
+    ({"id": "0123456789abcdef", "label": "positive"}, 404, "unknown_id"),
+    ({"id": "x", "label": "great"}, 422, "bad_label"),
+    ({"id": "x"}, 422, "invalid_request"),
+    ({"id": 5, "label": "positive"}, 422, "invalid_request"),
+])
+def test_bad_feedback_gets_a_clear_error(client: TestClient, body: dict, status: int,  # type: ignore[type-arg]
+                                         code: str) -> None:
+    r = client.post("/v1/feedback", json=body)
+    assert r.status_code == status and r.json()["error"]["code"] == code, r.text
+
+
+def test_feedback_counts_once_per_prediction(client: TestClient) -> None:
+    pid = client.post("/v1/classify", json={"text": "good"}).json()["prediction"]["id"]
+    assert client.post("/v1/feedback", json={"id": pid, "label": "positive"}).status_code == 200
+    again = client.post("/v1/feedback", json={"id": pid, "label": "negative"})
+    assert again.status_code == 404 and again.json()["error"]["code"] == "unknown_id"
 
 
 @pytest.mark.parametrize("body, status, code", [
