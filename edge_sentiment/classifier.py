@@ -23,6 +23,7 @@ from . import backends
 from .backends import RUNTIME_CHOICES
 from .batching import length_chunks
 from .bundle import Bundle, open_bundle
+from .capture import Capture
 from .errors import BackendError, ConfigError, EdgeSentimentError, InputError, SelfTestError
 from .hardware import (
     Candidate,
@@ -207,6 +208,7 @@ class SentimentClassifier:
         m = engine.bundle.manifest
         self.metrics = MetricsRecorder(m.labels, m.reference)
         self.outcomes = OutcomeWindow(m.labels)
+        self.capture: Capture | None = None  # opt-in sample capture (the agent sets it)
 
     @classmethod
     def load(cls, bundle: str | os.PathLike[str] | None = None, runtime: str = "auto",
@@ -270,15 +272,20 @@ class SentimentClassifier:
             version = engine.bundle.manifest.version
             for i, p, n, u in zip(chunk, preds, lengths, unknown):
                 self.metrics.record(per_text, p.label, p.score, n, u)
-                out[i] = Prediction(p.label, p.score, p.scores,
-                                    self.outcomes.issue(version, p.label))
+                pid = self.outcomes.issue(version, p.label)
+                out[i] = Prediction(p.label, p.score, p.scores, pid)
+                if self.capture is not None:
+                    self.capture.seen(pid, clean[i], version, p.label, p.score, p.scores)
         return [p for p in out if p is not None]
 
     def feedback(self, id: str, label: str) -> Outcome:
         """Record the true ``label`` of the prediction ``id`` (``Prediction.id``); it counts
         toward the online accuracy of the model version that made it (``outcome_stats``).
         A FeedbackError (an InputError) says why an id or label was refused."""
-        return self.outcomes.feedback(id, label)
+        outcome = self.outcomes.feedback(id, label)
+        if self.capture is not None:
+            self.capture.labelled(id, label)
+        return outcome
 
     def outcome_stats(self) -> dict[str, Any]:
         """Online accuracy, macro-F1, per-class recall and confusion of the running model, over

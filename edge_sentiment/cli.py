@@ -121,6 +121,35 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_capture(args: argparse.Namespace) -> int:
+    from .capture import CaptureLimits, SampleStore
+
+    if not args.state_dir.is_dir():
+        raise InputError(f"--state-dir {args.state_dir}: no such folder")
+    path = args.state_dir / "samples.sqlite"
+    rows: list[dict[str, Any]] = []
+    purged = 0
+    if path.is_file():
+        store = SampleStore(path, CaptureLimits())
+        if args.action == "purge":
+            purged = store.purge()
+        else:
+            rows = store.rows()
+        store.close()
+    if args.action == "purge":
+        if args.json:
+            _out({"purged": purged, "store": str(path)})
+        else:
+            print(f"purged {purged} samples from {path}")
+    elif args.json:
+        _out({"samples": rows})
+    else:
+        for row in rows:
+            print(f"{row['id']}\t{row['kind']}\t{row['predicted']}\t{row['label'] or '-'}\t"
+                  f"{row['text']}")
+    return 0
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     from .bundle import open_bundle
     from .classifier import plan_for, resolve_request
@@ -211,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--texts", help="time these texts (a labelled TSV, header text<TAB>label, "
                    "such as a dev split) instead of the built-in short samples")
     p.set_defaults(func=cmd_bench)
+    p = sub.add_parser("capture", help="the agent's captured samples: list or purge them")
+    p.add_argument("action", choices=("list", "purge"))
+    p.add_argument("--state-dir", type=Path, required=True, help="the agent's state folder")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_capture)
     for name, module in (("agent", "edge_sentiment.agent.cli"),
                          ("fleet", "edge_sentiment.fleet.cli"),
                          ("serve", "edge_sentiment.serve.cli")):

@@ -50,6 +50,15 @@ class AgentConfig(BaseModel):
     alert_min_accuracy: float = Field(0.6, ge=0, le=1)
     alert_min_macro_f1: float = Field(0.5, ge=0, le=1)
     alert_min_outcomes: int = Field(50, ge=1)
+    # opt-in sample capture (edge_sentiment/capture.py, docs/privacy.md): off by default
+    capture: bool = False
+    upload_samples: bool = False  # send captured samples on <prefix>/samples/<device>
+    capture_max_samples: int = Field(1000, ge=1)
+    capture_max_bytes: int = Field(1_000_000, ge=1000)
+    capture_max_age_s: float = Field(7 * 86400.0, gt=0)
+    capture_min_chars: int = Field(20, ge=1)
+    capture_low_confidence_rate: float = Field(0.1, ge=0, le=1)
+    capture_drift_texts: int = Field(20, ge=0)
 
     @field_validator("runtime")
     @classmethod
@@ -89,6 +98,8 @@ class AgentConfig(BaseModel):
             raise ValueError("tls_cert and tls_key go together")
         if self.password is not None and self.password_file is not None:
             raise ValueError("give password or password_file, not both")
+        if self.upload_samples and not self.capture:
+            raise ValueError("upload_samples needs capture = true")
         if self.reconnect_min_s > self.reconnect_max_s:
             raise ValueError("reconnect_min_s must be <= reconnect_max_s")
         return self

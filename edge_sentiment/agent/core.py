@@ -22,11 +22,12 @@ from typing import Any
 
 from .. import __version__
 from ..bench import peak_rss_mb
+from ..capture import Capture, CaptureLimits, SampleStore
 from ..classifier import SentimentClassifier
 from ..hardware import cpu_temperature
 from ..outcomes import Outcome
 from ..protocol import DeviceTopic, Topics
-from ..protocol.messages import SCHEMAS
+from ..protocol.messages import SAMPLE_SCHEMA, SCHEMAS
 from ..slots import SlotStore
 from .config import AgentConfig
 from .outbox import Outbox
@@ -46,6 +47,13 @@ def _rss_now_mb() -> float:
         return round(pages * os.sysconf("SC_PAGE_SIZE") / 1e6, 1)
     except (OSError, ValueError, IndexError):
         return round(peak_rss_mb(), 1)
+
+
+def capture_limits(cfg: AgentConfig) -> CaptureLimits:
+    return CaptureLimits(max_samples=cfg.capture_max_samples, max_bytes=cfg.capture_max_bytes,
+                         max_age_s=cfg.capture_max_age_s, min_chars=cfg.capture_min_chars,
+                         low_confidence_rate=cfg.capture_low_confidence_rate,
+                         drift_texts=cfg.capture_drift_texts)
 
 
 class Agent:
@@ -73,6 +81,11 @@ class Agent:
         self._thread: threading.Thread | None = None
         self.loop_errors: dict[str, int] = {}  # per loop step: errors logged and survived
         self.notifier = Notifier()
+        self.capture: Capture | None = None
+        if config.capture:
+            self.capture = Capture(SampleStore(config.state_dir / "samples.sqlite",
+                                               capture_limits(config)))
+            classifier.capture = self.capture
 
     # -- messages ------------------------------------------------------------
     def _status_body(self, state: str, seq: int, evicted: int, faults: bool = True
@@ -131,28 +144,50 @@ class Agent:
     def publish_metrics(self) -> None:
         body = self.metrics_body()
         self._enqueue(DeviceTopic.METRICS, body, retain=True)  # retained: `fleet status` reads the latest
-        self._alerts(body)
+        alerts = self._alerts(body)
+        if self.capture is not None:
+            self.capture.window_closed(bool({"class_psi", "confidence_psi"} & set(alerts)))
+            if self.cfg.upload_samples:
+                self._upload_samples()
 
-    def _alerts(self, body: dict[str, Any]) -> None:
+    def _upload_samples(self) -> None:
+        """Each captured sample once, through the outbox, on ``<prefix>/samples/<device>``."""
+        assert self.capture is not None
+        rows = self.capture.store.rows(only_new=True)
+        topic = Topics(self.cfg.prefix).samples(self.cfg.device_id)
+        for row in rows:
+            sample = {"schema": SAMPLE_SCHEMA, **{k: v for k, v in row.items() if k != "id"}}
+            self.outbox.put(topic, functools.partial(self._sample_body, sample))
+        self.capture.store.mark_uploaded([row["id"] for row in rows])
+        self.link.pump()
+
+    def _sample_body(self, sample: dict[str, Any], seq: int, evicted: int) -> dict[str, Any]:
+        return {**sample, "device": self.cfg.device_id, "seq": seq, "evicted": evicted}
+
+    def _alerts(self, body: dict[str, Any]) -> list[str]:
         drift = body.get("drift") or {}
         checks = [("class_psi", drift.get("class_psi"), self.cfg.alert_psi),
                   ("confidence_psi", drift.get("confidence_psi"), self.cfg.alert_psi),
                   ("low_confidence_share", body["confidence"]["low_share"],
                    self.cfg.alert_low_confidence_share)]
+        raised = []
         for name, value, limit in checks:
             if value is not None and body["count"] >= 20 and value > limit:
-                self._alert(name, value, limit, body["model_version"])
+                raised.append(self._alert(name, value, limit, body["model_version"]))
         outcomes = body["outcomes"]
         if outcomes["count"] >= self.cfg.alert_min_outcomes:
             for name, limit in (("accuracy", self.cfg.alert_min_accuracy),
                                 ("macro_f1", self.cfg.alert_min_macro_f1)):
                 if outcomes[name] is not None and outcomes[name] < limit:
-                    self._alert(f"online_{name}", outcomes[name], limit, body["model_version"])
+                    raised.append(self._alert(f"online_{name}", outcomes[name], limit,
+                                              body["model_version"]))
+        return raised
 
-    def _alert(self, name: str, value: float, limit: float, version: str) -> None:
+    def _alert(self, name: str, value: float, limit: float, version: str) -> str:
         self._enqueue(DeviceTopic.ALERTS, {
             "schema": SCHEMAS[DeviceTopic.ALERTS], "alert": name, "value": value,
             "threshold": limit, "ts": time.time(), "model_version": version})
+        return name
 
     # -- lifecycle -----------------------------------------------------------
     def _on_connect(self) -> None:
@@ -220,3 +255,5 @@ class Agent:
             time.sleep(0.05)
         self.link.stop(max(0.5, deadline - time.monotonic()))
         self.outbox.close()
+        if self.capture is not None:
+            self.capture.store.close()

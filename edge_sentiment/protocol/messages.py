@@ -17,6 +17,7 @@ SCHEMAS = {DeviceTopic.STATUS: "edge-sentiment/status/1",
            DeviceTopic.METRICS: "edge-sentiment/metrics/1",
            DeviceTopic.UPDATE: "edge-sentiment/update/1",
            DeviceTopic.ALERTS: "edge-sentiment/alert/1"}
+SAMPLE_SCHEMA = "edge-sentiment/sample/1"
 MAX_PAYLOAD = 64 * 1024
 MAX_TEXT = 64
 LABEL_LIMIT = 16

@@ -1,6 +1,7 @@
 """Every MQTT topic of the protocol, built and parsed in one place.
 
     <prefix>/devices/<device>/{status,metrics,update,alerts}   device -> fleet
+    <prefix>/samples/<device>                                   opt-in captured samples
     <prefix>/updates/<channel>/manifest                        a signed release (retained)
     <prefix>/updates/<channel>/releases/<version>/chunks/<i>   its bundle, chunk by chunk
     <prefix>/updates/<channel>/rollout                         a signed rollout directive
@@ -40,6 +41,13 @@ class Topics:
 
     def all_devices(self, kind: DeviceTopic) -> str:
         return f"{self.prefix}/devices/+/{kind.value}"
+
+    def samples(self, device_id: str) -> str:
+        """A device's captured samples: outside ``devices/`` so an ACL can grant it apart."""
+        return f"{self.prefix}/samples/{device_id}"
+
+    def all_samples(self) -> str:
+        return f"{self.prefix}/samples/+"
 
     def manifest(self, channel: str) -> str:
         return f"{self.prefix}/updates/{channel}/manifest"
