@@ -1,4 +1,5 @@
-"""``edge-sentiment fleet ...``: keygen, trust, sign, publish, status, rotate-trust."""
+"""``edge-sentiment fleet ...``: keygen, trust, sign, publish, status, rotate-trust; the
+exporter and the samples commands (collect, samples forget, dataset export) add their own."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--wait", type=float, default=2.0)
     p.set_defaults(func=status)
-    for extra in ("edge_sentiment.fleet.exporter",):
+    for extra in ("edge_sentiment.fleet.exporter", "edge_sentiment.fleet.samples_cli"):
         try:
             __import__(extra, fromlist=["add_parser"]).add_parser(fs, _broker_args)
         except ImportError:
