@@ -1,5 +1,5 @@
-"""``edge-sentiment-convert build --config C --data DIR --out DIR`` (or ``python -m
-edge_sentiment_convert``); a missing dependency is a one-line error, exit 4."""
+"""``edge-sentiment-convert build --config C --data DIR --out DIR`` and ``... gate`` (or
+``python -m edge_sentiment_convert``); a missing dependency is a one-line error, exit 4."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from pathlib import Path
 
 from edge_sentiment.errors import EdgeSentimentError, missing_extra
 
+from .data import DataError
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="edge-sentiment-convert",
@@ -21,6 +23,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--data", required=True, type=Path, help="folder laid out like shared/data")
     b.add_argument("--out", required=True, type=Path, help="work folder; reruns resume from it")
     b.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    b.set_defaults(func=build)
+    g = sub.add_parser("gate", help="compare a retrained candidate with the current release")
+    g.add_argument("--current", required=True, type=Path, help="the release's bundle")
+    g.add_argument("--candidate", required=True, type=Path, help="the candidate bundle")
+    g.add_argument("--data", required=True, type=Path, help="frozen splits (shared data)")
+    g.add_argument("--fleet", required=True, type=Path,
+                   help="the fleet source's folder (fleet dataset export); its test.tsv is held out")
+    g.add_argument("--frozen-tolerance", type=float, default=1.0)
+    g.add_argument("--min-fleet-gain", type=float, default=0.0)
+    g.add_argument("--suite-tolerance", type=float, default=2.0)
+    g.add_argument("--seed", type=int, default=13, help="behavioural suite seed")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=gate)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -30,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     logging.getLogger("edge_sentiment_convert").setLevel(logging.INFO)
     try:
-        return build(args)
+        return int(args.func(args))
     except ImportError as exc:  # a dependency of this distribution is missing (--no-deps)
         err = missing_extra(str(exc.name or exc), "convert")
         print(f"edge-sentiment-convert: error: {err}", file=sys.stderr)
@@ -42,7 +57,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build(args: argparse.Namespace) -> int:
     from .config import load_config
-    from .data import DataError
 
     cfg = load_config(args.config)
     if not args.data.is_dir():
@@ -57,6 +71,33 @@ def build(args: argparse.Namespace) -> int:
     bundle = Build(cfg, args.config, args.data, args.out).run()
     print(f"bundle: {bundle}")
     return 0
+
+
+def gate(args: argparse.Namespace) -> int:
+    """Exit 0 when the candidate passes, 1 when it fails (the reasons are printed)."""
+    import json
+
+    from edge_sentiment.bundle import open_bundle
+
+    from .gate import GateRules, card_section, decide, frozen_splits, measure, write_card
+
+    fleet = args.fleet / "test.tsv"
+    if not fleet.is_file():
+        raise DataError(f"{fleet}: the fleet's held-out split is missing")
+    frozen = frozen_splits(args.data, leave_out=(args.fleet.name,))
+    rules = GateRules(args.frozen_tolerance, args.min_fleet_gain, args.suite_tolerance)
+    verdict = decide(measure(args.current, frozen, fleet, args.seed),
+                     measure(args.candidate, frozen, fleet, args.seed), rules)
+    versions = [open_bundle(b).manifest.version for b in (args.current, args.candidate)]
+    if args.candidate.is_dir():
+        write_card(args.candidate / "MODEL_CARD.md", card_section(verdict, *versions))
+    if args.json:
+        print(json.dumps({**verdict.to_json(), "current": versions[0],
+                          "candidate": versions[1]}))
+    else:
+        print(f"gate: candidate {versions[1]} against {versions[0]}: "
+              + ("passed" if verdict.passed else "failed: " + "; ".join(verdict.reasons)))
+    return 0 if verdict.passed else 1
 
 
 if __name__ == "__main__":
