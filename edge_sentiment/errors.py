@@ -117,6 +117,7 @@ class UpdateReason(StrEnum):
     NO_DIRECTIVE = "no_directive"  # the trust names a rollout role; no directive yet
     NOT_IN_ROLLOUT = "not_in_rollout"  # not this release, paused, or outside the share
     REVOKED = "revoked"  # the release's version is revoked by the directive
+    UNHEALTHY = "unhealthy"  # active, but its health window failed: the previous slot is back
 
     @property
     def transient(self) -> bool:

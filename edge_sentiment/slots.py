@@ -84,6 +84,11 @@ class SlotStore:
             pass  # a corrupt record: the current slot is the floor
         return current
 
+    def mark_good(self, version: str) -> None:
+        """Record that ``version`` passed its health window (the floor is kept)."""
+        write_json_atomic(self.state_file, {**self.state(), "good_version": version,
+                                            "highest_version": self.installed_version()})
+
     def current_version(self) -> str:
         return open_bundle(self.current()).manifest.version
 

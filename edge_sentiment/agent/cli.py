@@ -41,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, overrides)
     slots = SlotStore(cfg.state_dir)
     slots.ensure(cfg.bundle)
+    _escape_crash_loop(cfg, slots)
     clf = SentimentClassifier.load(slots.current_link, runtime=cfg.runtime, profile=cfg.profile)
     agent = Agent(clf, cfg)
     done = threading.Event()
@@ -56,6 +57,25 @@ def run(args: argparse.Namespace) -> int:
     log.info("agent %s stopping", cfg.device_id)
     agent.stop()
     return 0
+
+
+def _escape_crash_loop(cfg: Any, slots: Any) -> None:
+    """A model on trial that keeps the process from staying up: step back before loading it
+    (the agent then reports the rollback, reason ``unhealthy``)."""
+    from ..errors import UpdateError
+    from .trials import TrialKeeper, rules_of
+
+    keeper = TrialKeeper(cfg.state_dir, rules_of(cfg))
+    if keeper.trial is None or not keeper.crash_looping() \
+            or slots.current_version() != keeper.trial.version:
+        return
+    try:
+        slots.step_back({"runtime": cfg.runtime, "profile": cfg.profile}, ())
+        log.warning("model %s crash-looped on trial: stepped back to %s", keeper.trial.version,
+                    slots.current_version())
+    except UpdateError as exc:
+        log.warning("model %s crash-looped on trial, and no step back: %s",
+                    keeper.trial.version, exc)
 
 
 def redact_url(url: str) -> str:

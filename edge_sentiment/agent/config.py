@@ -50,6 +50,15 @@ class AgentConfig(BaseModel):
     alert_min_accuracy: float = Field(0.6, ge=0, le=1)
     alert_min_macro_f1: float = Field(0.5, ge=0, le=1)
     alert_min_outcomes: int = Field(50, ge=1)
+    # health after install (agent/health.py): a new model is on trial until a healthy window
+    health_min_texts: int = Field(200, ge=1)
+    health_min_seconds: float = Field(300.0, ge=0)
+    health_timeout_s: float = Field(3600.0, gt=0)  # no traffic: good on its self-test alone
+    health_max_error_share: float = Field(0.01, ge=0, le=1)
+    health_max_p95_ratio: float = Field(2.0, gt=0)
+    health_max_low_confidence_increase: float = Field(0.2, ge=0, le=1)
+    health_max_psi: float = Field(0.25, gt=0)  # class mix and confidence, against before
+    health_max_starts: int = Field(3, ge=1)  # process starts during a trial: a crash loop
     # opt-in sample capture (edge_sentiment/capture.py, docs/privacy.md): off by default
     capture: bool = False
     upload_samples: bool = False  # send captured samples on <prefix>/samples/<device>

@@ -30,8 +30,10 @@ from ..protocol import DeviceTopic, Topics
 from ..protocol.messages import SAMPLE_SCHEMA, SCHEMAS
 from ..slots import SlotStore
 from .config import AgentConfig
+from .health import Verdict
 from .outbox import Outbox
 from .transport import Link
+from .trials import TrialKeeper, rules_of
 from .updater import Updater
 from .watchdog import Notifier
 
@@ -81,6 +83,7 @@ class Agent:
         self._thread: threading.Thread | None = None
         self.loop_errors: dict[str, int] = {}  # per loop step: errors logged and survived
         self.notifier = Notifier()
+        self.trials = TrialKeeper(config.state_dir, rules_of(config))
         self.capture: Capture | None = None
         if config.capture:
             self.capture = Capture(SampleStore(config.state_dir / "samples.sqlite",
@@ -126,6 +129,8 @@ class Agent:
             "schema": SCHEMAS[DeviceTopic.UPDATE], "event": event, "ts": time.time(),
             "model_version": self.clf.info.bundle["version"], **detail})
         self.last_update = (event, str(detail["reason"]) if "reason" in detail else None)
+        if event == "active":
+            self.trials.begin(str(detail["version"]))
         if event in ("active", "rolled_back", "rejected"):
             self._status("online")  # retained: fleet status shows the last event and reason
 
@@ -145,6 +150,7 @@ class Agent:
         body = self.metrics_body()
         self._enqueue(DeviceTopic.METRICS, body, retain=True)  # retained: `fleet status` reads the latest
         alerts = self._alerts(body)
+        self._judge(self.trials.verdict(body))
         if self.capture is not None:
             self.capture.window_closed(bool({"class_psi", "confidence_psi"} & set(alerts)))
             if self.cfg.upload_samples:
@@ -160,6 +166,23 @@ class Agent:
             self.outbox.put(topic, functools.partial(self._sample_body, sample))
         self.capture.store.mark_uploaded([row["id"] for row in rows])
         self.link.pump()
+
+    def _judge(self, verdict: Verdict | None) -> None:
+        """A trial's final verdict: mark the slot good, or step back and say why."""
+        trial = self.trials.trial
+        if verdict is None or trial is None:
+            return
+        self.trials.end()
+        if trial.version != self.slots.current_version():  # stepped back before the load
+            self._report("rolled_back", {"version": trial.version, "reason": "unhealthy",
+                                         "detail": verdict.reason, "health": verdict.figures,
+                                         "current": self.slots.current_version()})
+        elif verdict.state == "healthy":
+            self.slots.mark_good(trial.version)
+            self._report("healthy", {"version": trial.version, "detail": verdict.reason,
+                                     "health": verdict.figures})
+        else:
+            self.updater.roll_back_unhealthy(verdict.reason, verdict.figures)
 
     def _sample_body(self, sample: dict[str, Any], seq: int, evicted: int) -> dict[str, Any]:
         return {**sample, "device": self.cfg.device_id, "seq": seq, "evicted": evicted}
@@ -197,6 +220,8 @@ class Agent:
 
     def start(self) -> None:
         self.updater.resume()  # never raises: a failed resume is reported and abandoned
+        self.trials.started()
+        self._step("trial", lambda: self._judge(self.trials.verdict()))
         self._step("status", lambda: self._status("online"))
         self.link.start()
         self._thread = threading.Thread(target=self._loop, name="edge-agent", daemon=True)

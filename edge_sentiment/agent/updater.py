@@ -129,7 +129,9 @@ class Updater:
                                              self.verifier.directive.sequence
                                              if self.verifier.directive else 0)
 
-    def _step_back(self, revoked: tuple[str, ...]) -> None:
+    def _step_back(self, revoked: tuple[str, ...], reason: UpdateReason = UpdateReason.REVOKED,
+                   detail: str = "revoked by the rollout directive",
+                   extra: dict[str, Any] | None = None) -> bool:
         running = self.slots.current_version()
         try:
             fresh = self.slots.step_back({"runtime": self.cfg.runtime, "profile": self.cfg.profile},
@@ -137,11 +139,16 @@ class Updater:
         except UpdateError as exc:
             self.report("rejected", {"reason": exc.reason, "detail": exc.detail,
                                      "version": running})
-            return
+            return False
         self.on_new_model(fresh)
-        self.report("rolled_back", {"version": running, "reason": UpdateReason.REVOKED,
-                                    "detail": "revoked by the rollout directive",
-                                    "current": self.slots.current_version()})
+        self.report("rolled_back", {"version": running, "reason": reason, "detail": detail,
+                                    "current": self.slots.current_version(), **(extra or {})})
+        return True
+
+    def roll_back_unhealthy(self, detail: str, figures: dict[str, Any]) -> bool:
+        """The running version failed its health window: back to the previous slot (the floor
+        stays, so the same release is not installed again)."""
+        return self._step_back((), UpdateReason.UNHEALTHY, detail, {"health": figures})
 
     # -- manifest --------------------------------------------------------------
     def on_manifest(self, payload: bytes, recheck: bool = False) -> None:
