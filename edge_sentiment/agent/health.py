@@ -148,12 +148,13 @@ class Trial:
     before: Window
     after: Window = field(default_factory=Window)
     starts: int = 1
+    skip: int = 1  # windows still to leave out: the one the switch happened in mixes models
 
     def to_json(self) -> dict[str, Any]:
         return {"version": self.version, "started": self.started, "starts": self.starts,
-                "before": self.before.to_json(), "after": self.after.to_json()}
+                "skip": self.skip, "before": self.before.to_json(), "after": self.after.to_json()}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Trial:
         return cls(str(data["version"]), float(data["started"]), Window.from_json(data["before"]),
-                   Window.from_json(data["after"]), int(data["starts"]))
+                   Window.from_json(data["after"]), int(data["starts"]), int(data.get("skip", 0)))

@@ -69,6 +69,10 @@ class TrialKeeper:
             if body is not None:
                 self.recent.append(body)
             return None
+        if body is not None and self.trial.skip > 0:
+            self.trial.skip -= 1  # the window the switch happened in
+            self._save()
+            return None
         if body is not None:
             self.trial.after.add(body)
             self._save()

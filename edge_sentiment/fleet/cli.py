@@ -87,7 +87,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--wait", type=float, default=2.0)
     p.set_defaults(func=status)
-    for extra in ("edge_sentiment.fleet.exporter", "edge_sentiment.fleet.samples_cli"):
+    for extra in ("edge_sentiment.fleet.exporter", "edge_sentiment.fleet.samples_cli",
+                  "edge_sentiment.fleet.rollout_cli"):
         try:
             __import__(extra, fromlist=["add_parser"]).add_parser(fs, _broker_args)
         except ImportError:

@@ -74,7 +74,9 @@ def setup(broker: Broker, tmp_path: Path) -> dict[str, Any]:
 def _agent(s: dict[str, Any], device: str, **extra: Any) -> Agent:
     SlotStore(s["state"]).ensure(TINY)
     clf = SentimentClassifier.load(s["state"] / "current", runtime="onnx")
-    settings = {"health_min_texts": 20, "health_min_seconds": 0, "alert_psi": 100.0, **extra}
+    # p95 over a few texts on a loaded test machine is noise: the pure tests judge latency
+    settings = {"health_min_texts": 20, "health_min_seconds": 0, "alert_psi": 100.0,
+                "health_max_p95_ratio": 1000.0, **extra}
     cfg = AgentConfig(broker=s["broker"].url, device_id=device, state_dir=s["state"],
                       trust=s["trust"], runtime="onnx", metrics_interval_s=0.3, **settings)
     agent = Agent(clf, cfg)
@@ -82,9 +84,24 @@ def _agent(s: dict[str, Any], device: str, **extra: Any) -> Agent:
     return agent
 
 
-def _traffic(agent: Agent, texts: list[str], watcher: Watcher, device: str) -> None:
-    agent.clf.classify((texts * 40)[:40])
-    watcher.wait_for(lambda t, b: t.endswith(f"{device}/metrics") and b["count"] >= 20)
+class Traffic:
+    """Classifies ``texts`` on the agent every 0.1 s, in the background, until stopped."""
+
+    def __init__(self, agent: Agent, texts: list[str]) -> None:
+        import threading
+
+        self.agent, self.texts = agent, texts
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.wait(0.1):
+            self.agent.clf.classify(list(self.texts))
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join(5)
 
 
 def _install(s: dict[str, Any], watcher: Watcher, device: str) -> None:
@@ -92,16 +109,20 @@ def _install(s: dict[str, Any], watcher: Watcher, device: str) -> None:
     watcher.wait_for(update_event(device, "active"))
 
 
+def _baseline(watcher: Watcher, device: str) -> None:
+    watcher.wait_for(lambda t, b: t.endswith(f"{device}/metrics") and b["count"] >= 20)
+
+
 def test_a_healthy_window_marks_the_slot_good(setup: dict[str, Any], watcher: Watcher) -> None:
     agent = _agent(setup, "h1")
+    traffic = Traffic(agent, setup["texts"]["negative"] * 4)
     try:
-        same = setup["texts"]["negative"]
-        _traffic(agent, same, watcher, "h1")
+        _baseline(watcher, "h1")
         _install(setup, watcher, "h1")
-        _traffic(agent, same, watcher, "h1")
         healthy = watcher.wait_for(update_event("h1", "healthy"))
         assert healthy["version"] == "0.0.2" and healthy["health"]["texts"] >= 20
     finally:
+        traffic.stop()
         agent.stop()
     assert SlotStore(setup["state"]).state()["good_version"] == "0.0.2"
     assert not (setup["state"] / "trial.json").exists()
@@ -110,15 +131,17 @@ def test_a_healthy_window_marks_the_slot_good(setup: dict[str, Any], watcher: Wa
 def test_a_skewed_window_steps_back_by_itself(setup: dict[str, Any], watcher: Watcher) -> None:
     agent = _agent(setup, "h2", health_max_psi=0.5)
     labels = sorted(setup["texts"])
+    traffic = Traffic(agent, setup["texts"][labels[0]] * 4)
     try:
-        _traffic(agent, setup["texts"][labels[0]], watcher, "h2")
+        _baseline(watcher, "h2")
+        traffic.texts = setup["texts"][labels[-1]] * 4  # the class mix flips from now on
         _install(setup, watcher, "h2")
-        _traffic(agent, setup["texts"][labels[-1]], watcher, "h2")  # the class mix flips
         back = watcher.wait_for(update_event("h2", "rolled_back"))
         assert back["reason"] == "unhealthy" and back["detail"].startswith("class-mix PSI")
         assert back["version"] == "0.0.2" and back["current"] == "0.0.1"
         assert agent.clf.info.bundle["version"] == "0.0.1"
     finally:
+        traffic.stop()
         agent.stop()
     slots = SlotStore(setup["state"])
     assert slots.current_version() == "0.0.1" and slots.installed_version() == "0.0.2"
