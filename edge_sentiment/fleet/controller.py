@@ -166,6 +166,11 @@ class Controller:
             decision = decide(plan, progress, devices, self.db.outcomes(plan.version), now)
             if decision is not None:
                 self._apply(plan, progress, decision, now)
+            elif progress.state in ("active", "paused") \
+                    and now - progress.published_at > self.expires.total_seconds() / 2:
+                state = RolloutState(progress.state)  # the same directive, before it expires
+                self._publish(plan, progress, state, now=now)
+                self.db.save(plan, progress)
 
     def _apply_request(self, plan: Plan, progress: Progress, request: str, now: float) -> None:
         if request == "start":
@@ -206,7 +211,7 @@ class Controller:
                  extra={"event": f"rollout_{kind}"})
 
     def _publish(self, plan: Plan, progress: Progress, state: RolloutState,
-                 revoked: tuple[str, ...] = ()) -> None:
+                 revoked: tuple[str, ...] = (), now: float | None = None) -> None:
         progress.sequence = max(progress.sequence, self.retained_sequence.get(plan.channel, 0)) + 1
         directive = make_directive(
             channel=plan.channel, sequence=progress.sequence, version=plan.version,
@@ -216,3 +221,4 @@ class Controller:
         self.client.publish(self.topics.rollout(plan.channel), json.dumps(doc).encode(), qos=1,
                             retain=True).wait_for_publish(10)
         self.retained_sequence[plan.channel] = progress.sequence
+        progress.published_at = time.time() if now is None else now

@@ -56,6 +56,7 @@ class Progress:
     state: str = "active"
     phase_started: float = 0.0
     sequence: int = 0  # the last directive published
+    published_at: float = 0.0  # when: a directive is signed again before it expires
     reason: str = ""
     history: list[dict[str, Any]] = field(default_factory=list)
 

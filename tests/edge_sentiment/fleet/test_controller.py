@@ -214,3 +214,24 @@ def test_a_release_that_is_unsure_in_the_field_aborts_by_itself(
     assert not any(isinstance(b, dict) and b.get("event") == "active"
                    and b.get("device") in (second, third) for _, b in watcher.messages)
     assert fleet["agents"][0].clf.info.bundle["version"] == "0.0.1"
+
+
+def test_a_directive_is_signed_again_before_it_expires(broker: Broker, tmp_path: Path) -> None:
+    release_key, _ = keygen(tmp_path / "keys", "release")
+    rollout_key, _ = keygen(tmp_path / "keys", "rollout")
+    sign_release(TINY, [release_key], "0.0.2", "stable", tmp_path / "rel", chunk_size=16384)
+    db = ControllerDB(tmp_path / "ctl.sqlite")
+    ctl = Controller(BrokerSettings(broker.url), PREFIX, db, rollout_key, expires_hours=1 / 3600)
+    ctl.start()
+    try:
+        assert main(["fleet", "rollout", "start", "--db", str(tmp_path / "ctl.sqlite"),
+                     "--release", str(tmp_path / "rel"), "--bake", "1h"]) == 0
+        ctl.tick()
+        assert db.rollouts()[0][1].sequence == 1
+        ctl.tick()
+        assert db.rollouts()[0][1].sequence == 1  # fresh: not signed again
+        time.sleep(0.6)  # past half of its one-second life
+        ctl.tick()
+        assert db.rollouts()[0][1].sequence == 2 and db.rollouts()[0][1].state == "active"
+    finally:
+        ctl.stop()
