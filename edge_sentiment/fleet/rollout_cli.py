@@ -62,6 +62,18 @@ def add_parser(fs: Any, broker_args: Callable[[argparse.ArgumentParser], None]) 
         r.add_argument("--db", type=Path, default=Path(DEFAULT_DB))
         r.add_argument("--channel", default="stable")
         r.set_defaults(func=request, what=what)
+    m = fs.add_parser("simulate", help="many simulated devices, for the fleet side at scale")
+    broker_args(m)
+    m.add_argument("--devices", type=int, default=1000)
+    m.add_argument("--seconds", type=float, default=60.0)
+    m.add_argument("--channel", default="stable")
+    m.add_argument("--version", default="0.0.1", help="the version they start on")
+    m.add_argument("--fail-share", type=float, default=0.0,
+                   help="share of devices whose health window fails after an install")
+    m.add_argument("--health-delay", type=float, default=1.0, help="seconds to a verdict")
+    m.add_argument("--metrics-interval", type=float, default=60.0)
+    m.add_argument("--id-prefix", default="sim-")
+    m.set_defaults(func=simulate)
     c = fs.add_parser("controller", help="run staged rollouts against the devices' reports")
     broker_args(c)
     c.add_argument("--db", type=Path, default=Path(DEFAULT_DB))
@@ -150,6 +162,32 @@ class RolloutCollector:
         for key, n in kinds.items():
             decisions.add_metric(list(key), n)
         yield from (share, outcomes, decisions)
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from .cli import _settings
+    from .simulate import Simulator
+
+    if args.devices < 1 or not 0 <= args.fail_share <= 1:
+        raise InputError("--devices must be >= 1 and --fail-share in [0, 1]")
+    sim = Simulator(_settings(args), args.prefix, args.devices, args.version, args.channel,
+                    args.fail_share, args.health_delay, id_prefix=args.id_prefix)
+    sim.start()
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    end, next_metrics = time.monotonic() + args.seconds, 0.0
+    while not done.wait(0.05) and time.monotonic() < end:
+        sim.step()
+        if time.monotonic() >= next_metrics:
+            sim.metrics()
+            next_metrics = time.monotonic() + args.metrics_interval
+    sim.stop()
+    versions: dict[str, int] = {}
+    for dev in sim.devices.values():
+        versions[dev.version] = versions.get(dev.version, 0) + 1
+    print(json.dumps({"devices": args.devices, "published": sim.published, "versions": versions}))
+    return 0
 
 
 def controller(args: argparse.Namespace) -> int:
