@@ -7,7 +7,8 @@ A local Mosquitto holds a signed 0.0.2 release (retained). Each round starts
 downloads, verifies, unpacks, activates, runs its health trial and marks the slot good (the
 trial times out at 0.5 s, with no traffic). The round kills it with SIGKILL after a random
 delay between 35% and 100% of the measured time of that whole path (the probe run's; the
-first third is the process starting), so kill points fall in every step. After each kill the invariants are checked on the files alone: ``current`` loads
+first third is the process starting), so kill points fall in every step. After each kill
+the invariants are checked on the files alone: ``current`` loads
 and passes its self-test; the anti-rollback floor is not below the current version; a slot
 marked good is the one running or the floor. Every ``--recover-every``-th round then starts the
 agent again and waits for it to end on 0.0.2 marked good. The report counts the step each kill
