@@ -2,13 +2,14 @@
 
     python bench/fleet_scale.py --devices 1000,10000 --out docs/fleet_scale.md
 
-For each fleet size: a local Mosquitto (own config, free port), ``fleet simulate`` with that many
-devices in a child process (statuses retained, metrics every 10 s, installs and health verdicts
+For each fleet size: a local Mosquitto (own config, free port), three real agents (each its own
+``edge-sentiment agent`` process with a trust naming the rollout role), ``fleet simulate`` with
+that many devices in a child process (statuses retained, metrics every 10 s, installs and health verdicts
 as a rollout reaches them), ``fleet exporter`` in a child process, and the controller in this
-process, timed tick by tick. A rollout 1% -> 10% -> 100% (bake 5 s) runs to the end. Reported:
-the rollout's wall time, the controller's tick time (median and max) and peak RSS, the
-exporter's scrape time and peak RSS with every device's series, and the messages the simulator
-sent.
+process, timed tick by tick. A rollout 1% -> 10% -> 100% (bake 5 s) runs to the end.
+Reported: whether the real agents ended on the release, the rollout's wall time, the
+controller's tick time (median and max) and peak RSS, and the exporter's scrape time and peak
+RSS with every device's series.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).parents[1]
 TINY = ROOT / "tests" / "fixtures" / "tiny_bundle"
 PREFIX = "edge-sentiment"
+REAL_AGENTS = 3
 
 
 def _port() -> int:
@@ -47,8 +49,9 @@ def _peak_kb(pid: int) -> int:
 def run(devices: int, work: Path) -> dict[str, float]:
     from edge_sentiment.cli import main as cli
     from edge_sentiment.fleet.controller import Controller, ControllerDB
-    from edge_sentiment.fleet.ops import keygen, sign_release
+    from edge_sentiment.fleet.ops import keygen, publish_release, sign_release, trust_file
     from edge_sentiment.protocol import BrokerSettings
+    from edge_sentiment.slots import SlotStore
 
     port, exp_port = _port(), _port()
     conf = work / "mosquitto.conf"
@@ -58,10 +61,23 @@ def run(devices: int, work: Path) -> dict[str, float]:
     broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
     url = f"mqtt://127.0.0.1:{port}"
     time.sleep(0.5)
-    release_key, _ = keygen(work / "keys", "release")
-    rollout_key, _ = keygen(work / "keys", "rollout")
+    release_key, release_pub = keygen(work / "keys", "release")
+    rollout_key, rollout_pub = keygen(work / "keys", "rollout")
+    trust_file([release_pub], 1, work / "trust.json", rollout_pubs=[rollout_pub])
     sign_release(TINY, [release_key], "0.0.2", "stable", work / "rel", chunk_size=16384)
+    publish_release(BrokerSettings(url), work / "rel", PREFIX)
     base = [sys.executable, "-m", "edge_sentiment", "fleet"]
+    (work / "agent.toml").write_text("health_timeout_s = 1\nhealth_min_seconds = 0\n"
+                                     "runtime = \"onnx\"\n")
+    agents = []
+    for i in range(REAL_AGENTS):  # real agents beside the simulated fleet, installing for real
+        state = work / f"agent-{i}"
+        SlotStore(state).ensure(TINY)
+        agents.append((state, subprocess.Popen(
+            [sys.executable, "-m", "edge_sentiment", "agent", "--config", str(work / "agent.toml"),
+             "--broker", url, "--device-id", f"real-{i}", "--state-dir", str(state), "--trust",
+             str(work / "trust.json"), "--metrics-interval", "5"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
     exporter = subprocess.Popen([*base, "exporter", "--broker", url, "--port", str(exp_port)])
     sim = subprocess.Popen([*base, "simulate", "--broker", url, "--devices", str(devices),
                             "--seconds", "600", "--metrics-interval", "10",
@@ -91,8 +107,14 @@ def run(devices: int, work: Path) -> dict[str, float]:
             t0 = time.perf_counter()
             body = urllib.request.urlopen(f"http://127.0.0.1:{exp_port}/metrics", timeout=60).read()
             scrapes.append(time.perf_counter() - t0)
+        for _ in range(40):  # the real agents' health trials end a second after they install
+            if all(SlotStore(st).state().get("good_version") == "0.0.2" for st, _ in agents):
+                break
+            time.sleep(0.5)
+        real = sum(SlotStore(st).state().get("good_version") == "0.0.2" for st, _ in agents)
         state = db.rollouts()[0][1].state
-        return {"devices": devices, "state": state, "rollout_s": round(wall, 1),
+        return {"devices": devices, "real_agents_on_new": f"{real} of {len(agents)}",
+                "state": state, "rollout_s": round(wall, 1),
                 "tick_ms_median": round(1000 * statistics.median(ticks), 1),
                 "tick_ms_max": round(1000 * max(ticks), 1),
                 "controller_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -102,7 +124,7 @@ def run(devices: int, work: Path) -> dict[str, float]:
                 "scrape_kb": round(len(body) / 1024)}
     finally:
         ctl.stop()
-        for proc in (sim, exporter, broker):
+        for proc in (*(p for _, p in agents), sim, exporter, broker):
             proc.terminate()
             proc.wait(10)
 
@@ -122,10 +144,12 @@ def main() -> int:
                  f"`python bench/fleet_scale.py --devices {args.devices} --out {args.out}` "
                  f"on {os.cpu_count()} cores; the simulator, Mosquitto, the exporter and the "
                  "controller share them. A rollout 1% -> 10% -> 100%, bake 5 s, 1 s health windows.",
-                 "", "| devices | outcome | rollout s | controller tick ms (median / max) | "
-                 "controller peak RSS MB | exporter scrape ms | exporter peak RSS MB | scrape kB |",
-                 "|---|---|---|---|---|---|---|---|"]
-        lines += [f"| {r['devices']:,} | {r['state']} | {r['rollout_s']} | {r['tick_ms_median']}"
+                 f"{REAL_AGENTS} real agents install beside them for real.",
+                 "", "| devices | outcome | real agents on 0.0.2 | rollout s | controller tick ms "
+                 "(median / max) | controller peak RSS MB | exporter scrape ms | exporter peak "
+                 "RSS MB | scrape kB |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['devices']:,} | {r['state']} | {r['real_agents_on_new']} | "
+                  f"{r['rollout_s']} | {r['tick_ms_median']}"
                   f" / {r['tick_ms_max']} | {r['controller_rss_mb']} | {r['exporter_scrape_ms']}"
                   f" | {r['exporter_rss_mb']} | {r['scrape_kb']} |" for r in rows]
         args.out.write_text("\n".join(lines) + "\n" + SCALING)

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import posixpath
 import shutil
 import tarfile
 import tempfile
@@ -167,15 +168,14 @@ def extract_tar(archive: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits
     """Check every member and the totals, then unpack into ``dest``; return the bundle root."""
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members, names = [], set()
+            members: list[tarfile.TarInfo] = []
+            kinds: dict[str, str] = {}  # normalised path -> "file" or "dir"
             for member in tar:  # headers one by one: a million-member archive stops early
                 members.append(member)
-                if member.isfile() and member.name in names:
-                    raise UnsafePathError(f"{archive}: member {member.name!r} appears twice")
-                names.add(member.name)
                 if len(members) > limits.max_members:
                     raise UnsafePathError(f"{archive}: more than {limits.max_members} members")
                 check_tar_member(member, limits.max_member_bytes)
+                _claim(kinds, member, archive)
             total = sum(m.size for m in members)
             if total > limits.max_total_bytes:
                 raise UnsafePathError(f"{archive}: unpacks to {total} bytes, over the limit of "
@@ -189,6 +189,20 @@ def extract_tar(archive: Path, dest: Path, limits: ArchiveLimits = ArchiveLimits
     if len(subdirs) == 1 and (subdirs[0] / MANIFEST_FILE).is_file():
         return subdirs[0]
     raise BundleError(f"{archive}: no {MANIFEST_FILE} at the top of the archive")
+
+
+def _claim(kinds: dict[str, str], member: tarfile.TarInfo, archive: Path) -> None:
+    """Refuse a member whose path (``./a``, ``a//b`` and ``a`` alike) another member holds, or
+    that sits under a file: each would write over another or fail half way."""
+    key = posixpath.normpath(member.name)
+    kind = "dir" if member.isdir() else "file"
+    if key in kinds and (kind == "file" or kinds[key] == "file"):
+        raise UnsafePathError(f"{archive}: member {member.name!r} appears twice")
+    parts = key.split("/")
+    for i in range(1, len(parts)):
+        if kinds.get("/".join(parts[:i])) == "file":
+            raise UnsafePathError(f"{archive}: member {member.name!r} is under a file")
+    kinds[key] = kind
 
 
 def _write_members(tar: tarfile.TarFile, members: list[tarfile.TarInfo], dest: Path) -> None:

@@ -95,13 +95,16 @@ def check_sample(payload: bytes) -> dict[str, Any] | None:
         return None
     if not isinstance(b, dict) or b.get("schema") != "edge-sentiment/sample/1":
         return None
-    scores = b.get("scores")
+    scores, seq = b.get("scores"), b.get("seq")
     ok = (b.get("kind") in KINDS and isinstance(b.get("text"), str)
-          and 0 < len(b["text"]) <= MAX_TEXT and b.get("predicted") in LABELS
-          and b.get("label") in (*LABELS, None) and isinstance(b.get("seq"), int)
-          and not isinstance(b.get("seq"), bool) and isinstance(b.get("model_version"), str)
+          and 0 < len(b["text"]) <= MAX_TEXT and "\x00" not in b["text"]  # PostgreSQL text
+          and b.get("predicted") in LABELS and b.get("label") in (*LABELS, None)
+          and isinstance(seq, int) and not isinstance(seq, bool) and 0 <= seq < 2 ** 63
+          and isinstance(b.get("model_version"), str)
           and isinstance(b.get("ts"), (int, float)) and math.isfinite(b["ts"])
-          and isinstance(scores, dict) and set(scores) <= set(LABELS))
+          and isinstance(scores, dict) and set(scores) <= set(LABELS)
+          and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1
+                  for v in scores.values()))
     if not ok:
         return None
     return {"seq": b["seq"], "ts": float(b["ts"]), "kind": b["kind"], "text": b["text"],

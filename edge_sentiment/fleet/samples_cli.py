@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import signal
 import threading
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from ..protocol import Topics, connect
 from ..protocol.topics import DEVICE_ID
 
 DEFAULT_DB = "sqlite:///fleet-samples.sqlite"
+log = logging.getLogger(__name__)
 
 
 def add_parser(fs: Any, broker_args: Callable[[argparse.ArgumentParser], None]) -> None:
@@ -40,7 +42,7 @@ class Collector:
 
     def __init__(self, db: Any) -> None:
         self.db = db
-        self.counts = {"stored": 0, "duplicates": 0, "rejected": 0}
+        self.counts = {"stored": 0, "duplicates": 0, "rejected": 0, "errors": 0}
         self.lock = threading.Lock()
 
     def on_message(self, topic: str, payload: bytes) -> None:
@@ -51,10 +53,14 @@ class Collector:
         with self.lock:
             if body is None:
                 self.counts["rejected"] += 1
-            elif self.db.add(device, body):
-                self.counts["stored"] += 1
-            else:
-                self.counts["duplicates"] += 1
+                return
+            try:
+                stored = self.db.add(device, body)
+            except Exception:  # a database fault costs this sample, never the MQTT thread
+                log.exception("storing a sample from %s failed", device)
+                self.counts["errors"] += 1
+                return
+            self.counts["stored" if stored else "duplicates"] += 1
 
 
 def start(settings: Any, prefix: str, db_url: str) -> tuple[Any, Collector]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +94,15 @@ def strict_loads(payload: bytes | str, what: str = "document") -> Any:
     def constant(name: str) -> Any:
         raise ValueError(f"{name} is not a finite number")
 
+    def finite(text: str) -> float:
+        value = float(text)
+        if not math.isfinite(value):  # 1e400 reads as infinity
+            raise ValueError(f"{text[:20]} is not a finite number")
+        return value
+
     try:
-        doc = json.loads(payload, object_pairs_hook=pairs, parse_constant=constant)
+        doc = json.loads(payload, object_pairs_hook=pairs, parse_constant=constant,
+                         parse_float=finite)
     except (ValueError, RecursionError) as exc:
         raise UpdateError(R.MALFORMED, f"{what} is not strict JSON: {exc}") from exc
     if _depth(doc) > MAX_DEPTH:

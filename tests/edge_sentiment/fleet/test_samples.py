@@ -128,7 +128,7 @@ def test_collect_an_agents_uploads_then_export(broker: Broker, tmp_path: Path) -
         agent.stop()
         client.disconnect()
         client.loop_stop()
-    assert collector.counts == {"stored": 30, "duplicates": 0, "rejected": 0}
+    assert collector.counts == {"stored": 30, "duplicates": 0, "rejected": 0, "errors": 0}
     rows = SampleDB(f"sqlite:///{tmp_path / 'f.db'}").rows()
     assert {r["device"] for r in rows} == {"col-1"} and all("[phone]" in r["text"] for r in rows)
     counts = export(rows, tmp_path / "data")
