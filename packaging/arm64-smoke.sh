@@ -46,7 +46,7 @@ py=(--python-version 3.11 --implementation cp --abi cp311 --only-binary=:all:
 if [ "$mode" = "--tests" ] && [ ! -d "$site/_pytest" ]; then
     # the tflite and agent extras and pytest, also as aarch64 wheels
     pip install --quiet --target "$site" "${py[@]}" "ai-edge-litert>=1.2" "paho-mqtt>=2.0,<3" \
-        "cryptography>=41" "pydantic>=2.5,<3" "pytest>=8" >&2
+        "cryptography>=41" "pydantic>=2.5,<3" "tomli-w>=1.0,<2" "pytest>=8" >&2
 fi
 
 cat > "$work/cpuinfo" <<'CPUINFO'

@@ -52,7 +52,7 @@ if [ "$UNINSTALL" -eq 1 ]; then
     exit 0
 fi
 
-# The config is TOML: refuse values that would need escaping rather than write them raw.
+# Refuse odd values early, with the flag's name (the binary validates them again).
 if ! printf '%s' "$DEVICE_ID" | grep -Eq '^[A-Za-z0-9._-]{1,64}$'; then
     echo "install.sh: --device-id must be 1-64 letters, digits, '.', '_' or '-'" >&2
     exit 2
@@ -100,14 +100,13 @@ else
 fi
 install -m 0644 "$HERE/systemd/edge-sentiment-agent.service" "$ROOT$UNIT_DST"
 if [ ! -f "$ROOT$CONF_DIR/agent.toml" ]; then
-    cat > "$ROOT$CONF_DIR/agent.toml" <<CONF
-# edge-sentiment agent config; see docs/agent.md for every key.
-broker = "$BROKER"
-device_id = "$DEVICE_ID"
-state_dir = "$STATE_DIR"
-trust = "$CONF_DIR/trust.json"
-CONF
-    chmod 0600 "$ROOT$CONF_DIR/agent.toml"  # it may hold a password_file path and a username
+    # the installed binary validates the values and writes the TOML with a TOML library (0600)
+    if [ -n "$BINARY" ]; then run="$ROOT$BIN_DST"; else run="$ROOT$OPT_DIR/edge-sentiment"; fi
+    if ! "$run" agent --broker "$BROKER" --device-id "$DEVICE_ID" --state-dir "$STATE_DIR" \
+            --trust "$CONF_DIR/trust.json" --write-config "$ROOT$CONF_DIR/agent.toml" >/dev/null; then
+        echo "install.sh: the installed binary could not write $CONF_DIR/agent.toml" >&2
+        exit 2
+    fi
     if [ -z "$ROOT" ]; then chown "$SVC_USER:$SVC_USER" "$CONF_DIR/agent.toml"; fi
 fi
 if have_systemd; then

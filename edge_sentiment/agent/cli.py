@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import threading
 import time
@@ -26,6 +27,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--prefix")
     p.add_argument("--metrics-interval", type=float, dest="metrics_interval_s")
     p.add_argument("--run-for", type=float, help="stop after this many seconds (tests, demos)")
+    p.add_argument("--write-config", type=Path, metavar="PATH",
+                   help="validate these settings, write them as agent TOML (0600) and exit")
     p.set_defaults(func=run)
 
 
@@ -39,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
                  "trust": args.trust, "channel": args.channel, "prefix": args.prefix,
                  "metrics_interval_s": args.metrics_interval_s}
     cfg = load_config(args.config, overrides)
+    if args.write_config is not None:
+        write_config(cfg, args.write_config)
+        print(f"wrote {args.write_config}")
+        return 0
     slots = SlotStore(cfg.state_dir)
     slots.ensure(cfg.bundle)
     _escape_crash_loop(cfg, slots)
@@ -57,6 +64,31 @@ def run(args: argparse.Namespace) -> int:
     log.info("agent %s stopping", cfg.device_id)
     agent.stop()
     return 0
+
+
+def write_config(cfg: Any, path: Path) -> None:
+    """The config's non-default settings as TOML, written by a TOML library (values are
+    escaped by it, never formatted into text), readable by its owner only; an existing file is
+    left alone."""
+    from ..errors import ConfigError
+
+    try:
+        import tomli_w
+    except ImportError as exc:
+        from ..errors import missing_extra
+
+        raise missing_extra("tomli-w", "agent") from exc
+    values = {k: (str(v) if isinstance(v, Path) else v)
+              for k, v in cfg.model_dump(exclude_defaults=True).items()}
+    data = tomli_w.dumps(values).encode()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError as exc:
+        raise ConfigError(f"--write-config {path}: exists; edit it or remove it first") from exc
+    except OSError as exc:
+        raise ConfigError(f"--write-config {path}: {exc.strerror}") from exc
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(b"# edge-sentiment agent config; see docs/agent.md for every key.\n" + data)
 
 
 def _escape_crash_loop(cfg: Any, slots: Any) -> None:

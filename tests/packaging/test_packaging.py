@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -57,8 +58,9 @@ def test_systemd_unit_exposure_is_at_most_2(tmp_path: Path) -> None:
 
 
 def test_install_is_idempotent_and_uninstalls(tmp_path: Path) -> None:
-    fake = tmp_path / "edge-sentiment"
-    fake.write_text("#!/bin/sh\necho fake\n")
+    fake = tmp_path / "edge-sentiment"  # a stand-in binary: the real CLI for `agent`
+    fake.write_text(f"#!/bin/sh\n[ \"$1\" = agent ] && exec {sys.executable} -m edge_sentiment \"$@\"\n"
+                    "echo fake\n")
     fake.chmod(0o755)
     root = tmp_path / "root"
     env = {**os.environ, "EDGE_SENTIMENT_ROOT": str(root)}
@@ -67,7 +69,9 @@ def test_install_is_idempotent_and_uninstalls(tmp_path: Path) -> None:
                            env=env, capture_output=True, text=True, check=False)
         assert r.returncode == 0, r.stderr
     assert (root / "usr/local/bin/edge-sentiment").stat().st_mode & 0o111
-    assert 'device_id = "pi-1"' in (root / "etc/edge-sentiment/agent.toml").read_text()
+    written = (root / "etc/edge-sentiment/agent.toml").read_text()
+    assert 'device_id = "pi-1"' in written and 'broker = "mqtt://127.0.0.1:1883"' in written
+    assert tomllib.loads(written)["trust"] == "/etc/edge-sentiment/trust.json"
     assert (root / "etc/edge-sentiment/agent.toml").stat().st_mode & 0o777 == 0o600
     for flag, value in (("--device-id", 'pi"\nbroker = "evil'), ("--broker", "mqtt://u:p@h:1883")):
         bad = subprocess.run(["sh", str(PKG / "install.sh"), "--binary", str(fake), flag, value],
@@ -88,7 +92,9 @@ def test_install_is_idempotent_and_uninstalls(tmp_path: Path) -> None:
 def _fake_dist(tmp: Path, word: str) -> Path:
     pack = tmp / f"pack-{word}" / "edge-sentiment"
     (pack / "lib").mkdir(parents=True)
-    (pack / "lib" / "edge-sentiment-bin").write_text(f"#!/bin/sh\necho {word} \"$@\"\n")
+    (pack / "lib" / "edge-sentiment-bin").write_text(
+        f"#!/bin/sh\n[ \"$1\" = agent ] && exec {sys.executable} -m edge_sentiment \"$@\"\n"
+        f"echo {word} \"$@\"\n")
     (pack / "lib" / "edge-sentiment-bin").chmod(0o755)
     shutil.copy2(PKG / "launcher.sh", pack / "edge-sentiment")
     tarball = tmp / f"{word}.tar.gz"
