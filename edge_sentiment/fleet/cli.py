@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,14 @@ def add_parser(sub: Any) -> None:
             __import__(extra, fromlist=["add_parser"]).add_parser(fs, _broker_args)
         except ImportError:
             pass
+
+
+def stop_event() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: the long-running fleet commands wait on it."""
+    done = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
+    return done
 
 
 def _settings(args: argparse.Namespace) -> Any:

@@ -167,15 +167,10 @@ def start(broker: Any, prefix: str, port: int, host: str = "127.0.0.1") -> tuple
 
 
 def run(args: argparse.Namespace) -> int:
-    from .cli import _settings
+    from .cli import _settings, stop_event
 
     client, server, _ = start(_settings(args), args.prefix, args.port, args.host)
-    done = threading.Event()
-    import signal
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait(args.run_for)
+    stop_event().wait(args.run_for)
     client.disconnect()
     client.loop_stop()
     server.shutdown()

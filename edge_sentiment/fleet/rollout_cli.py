@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -165,7 +163,7 @@ class RolloutCollector:
 
 
 def simulate(args: argparse.Namespace) -> int:
-    from .cli import _settings
+    from .cli import _settings, stop_event
     from .simulate import Simulator
 
     if args.devices < 1 or not 0 <= args.fail_share <= 1:
@@ -173,9 +171,7 @@ def simulate(args: argparse.Namespace) -> int:
     sim = Simulator(_settings(args), args.prefix, args.devices, args.version, args.channel,
                     args.fail_share, args.health_delay, id_prefix=args.id_prefix)
     sim.start()
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+    done = stop_event()
     end, next_metrics = time.monotonic() + args.seconds, 0.0
     while not done.wait(0.05) and time.monotonic() < end:
         sim.step()
@@ -191,7 +187,7 @@ def simulate(args: argparse.Namespace) -> int:
 
 
 def controller(args: argparse.Namespace) -> int:
-    from .cli import _settings
+    from .cli import _settings, stop_event
     from .controller import Controller, ControllerDB
 
     db = ControllerDB(args.db)
@@ -204,9 +200,7 @@ def controller(args: argparse.Namespace) -> int:
         registry.register(RolloutCollector(db))  # type: ignore[arg-type]
         server, _ = start_http_server(args.port, addr=args.host, registry=registry)
     ctl.start()
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
+    done = stop_event()
     deadline = None if args.run_for is None else time.monotonic() + args.run_for
     while not done.wait(args.tick):
         ctl.tick()

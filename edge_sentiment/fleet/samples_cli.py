@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -74,13 +73,10 @@ def start(settings: Any, prefix: str, db_url: str) -> tuple[Any, Collector]:
 
 
 def collect(args: argparse.Namespace) -> int:
-    from .cli import _settings
+    from .cli import _settings, stop_event
 
     client, collector = start(_settings(args), args.prefix, args.db)
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
-    done.wait(args.run_for)
+    stop_event().wait(args.run_for)
     client.disconnect()
     client.loop_stop()
     print(json.dumps(collector.counts))

@@ -73,3 +73,20 @@ def test_failing_devices_abort_the_first_phase(broker: Broker, tmp_path: Path,
     outside = [d for d in sim.devices.values() if bucket(d.device, "0.0.2") >= 0.05]
     assert outside and all(d.version == "0.0.1" for d in outside), "the rest never installed"
     assert all(d.version == "0.0.1" for d in sim.devices.values()), "the first phase stepped back"
+
+
+def test_the_long_running_commands_start_and_stop(broker: Broker, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rollout_key, _ = keygen(tmp_path / "keys", "rollout")
+    base = ["fleet"]
+    assert main([*base, "simulate", "--broker", broker.url, "--prefix", PREFIX, "--devices", "5",
+                 "--seconds", "0.5"]) == 0
+    assert '"versions": {"0.0.1": 5}' in capsys.readouterr().out
+    assert main([*base, "controller", "--broker", broker.url, "--prefix", PREFIX, "--db",
+                 str(tmp_path / "c.sqlite"), "--key", str(rollout_key), "--run-for", "0.5",
+                 "--tick", "0.1"]) == 0
+    assert main([*base, "collect", "--broker", broker.url, "--prefix", PREFIX, "--db",
+                 f"sqlite:///{tmp_path / 's.db'}", "--run-for", "0.5"]) == 0
+    assert '"stored": 0' in capsys.readouterr().out
+    assert main([*base, "rollout", "status", "--db", str(tmp_path / "c.sqlite")]) == 0
+    assert main([*base, "rollout", "pause", "--db", str(tmp_path / "c.sqlite")]) == 2
