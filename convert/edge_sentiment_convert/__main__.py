@@ -20,7 +20,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="fine-tune, distil, quantize, export, evaluate, bundle")
     b.add_argument("--config", required=True, type=Path)
-    b.add_argument("--data", required=True, type=Path, help="folder laid out like shared/data")
+    b.add_argument("--data", required=True, type=Path, action="append",
+                   help="folder laid out like shared/data (repeat to add another, such as "
+                   "`fleet dataset export`'s)")
     b.add_argument("--out", required=True, type=Path, help="work folder; reruns resume from it")
     b.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     b.set_defaults(func=build)
@@ -57,18 +59,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def build(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .data import merge_roots
 
     cfg = load_config(args.config)
-    if not args.data.is_dir():
-        raise DataError(f"{args.data}: data folder not found")
+    for root in args.data:
+        if not root.is_dir():
+            raise DataError(f"{root}: data folder not found")
+    args.out.mkdir(parents=True, exist_ok=True)
+    data = merge_roots(args.data, args.out / "data")
     import torch
 
     from .build import Build
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    args.out.mkdir(parents=True, exist_ok=True)
-    bundle = Build(cfg, args.config, args.data, args.out).run()
+    bundle = Build(cfg, args.config, data, args.out).run()
     print(f"bundle: {bundle}")
     return 0
 

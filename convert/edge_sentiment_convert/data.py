@@ -122,3 +122,35 @@ def eval_splits(data_dir: Path) -> list[tuple[str, str, Path]]:
             if path.is_file():
                 found.append((folder.name, split, path))
     return found
+
+
+def merge_roots(roots: list[Path], out: Path) -> Path:
+    """One data folder from several (``--data`` given more than once): each source folder is
+    linked in; a source named in two roots is refused; the ``unlabeled`` texts are joined."""
+    if len(roots) == 1:
+        return roots[0]
+    import shutil
+
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    unlabeled: list[Path] = []
+    for root in roots:
+        if not root.is_dir():
+            raise DataError(f"{root}: data folder not found")
+        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+            if folder.name == "unlabeled":
+                unlabeled.append(folder / "unlabeled.tsv")
+            elif (out / folder.name).exists():
+                raise DataError(f"source {folder.name!r} is in more than one --data folder "
+                                f"({root} and another)")
+            else:
+                (out / folder.name).symlink_to(folder.resolve(), target_is_directory=True)
+    if unlabeled:
+        (out / "unlabeled").mkdir()
+        with open(out / "unlabeled" / "unlabeled.tsv", "w", encoding="utf-8", newline="\n") as fh:
+            fh.write("text\tsource\n")
+            for path in unlabeled:
+                lines = path.read_text(encoding="utf-8").split("\n")[1:]
+                fh.writelines(line + "\n" for line in lines if line)
+    return out
