@@ -8,8 +8,8 @@ that many devices in a child process (statuses retained, metrics every 10 s, ins
 as a rollout reaches them), ``fleet exporter`` in a child process, and the controller in this
 process, timed tick by tick. A rollout 1% -> 10% -> 100% (bake 5 s) runs to the end.
 Reported: whether the real agents ended on the release, the rollout's wall time, the
-controller's tick time (median and max) and peak RSS, and the exporter's scrape time and peak
-RSS with every device's series.
+controller's tick time (median and max), peak RSS and CPU share during the rollout, and the
+exporter's scrape time, peak RSS and CPU share with every device's series.
 """
 
 from __future__ import annotations
@@ -44,6 +44,11 @@ def _peak_kb(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     return 0
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def run(devices: int, work: Path) -> dict[str, float]:
@@ -87,6 +92,8 @@ def run(devices: int, work: Path) -> dict[str, float]:
     ctl.start()
     try:
         time.sleep(5.0)  # the statuses arrive
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        exp_cpu0 = _cpu_s(exporter.pid)
         ticks = []
         for _ in range(3):
             t0 = time.perf_counter()
@@ -102,6 +109,9 @@ def run(devices: int, work: Path) -> dict[str, float]:
             ticks.append(time.perf_counter() - t0)
             time.sleep(0.5)
         wall = time.perf_counter() - t_start
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        ctl_cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
+        exp_cpu = _cpu_s(exporter.pid) - exp_cpu0
         scrapes = []
         for _ in range(5):
             t0 = time.perf_counter()
@@ -117,6 +127,8 @@ def run(devices: int, work: Path) -> dict[str, float]:
                 "state": state, "rollout_s": round(wall, 1),
                 "tick_ms_median": round(1000 * statistics.median(ticks), 1),
                 "tick_ms_max": round(1000 * max(ticks), 1),
+                "controller_cpu_share": round(ctl_cpu / wall, 3),
+                "exporter_cpu_share": round(exp_cpu / wall, 3),
                 "controller_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                                            / 1024, 1),
                 "exporter_scrape_ms": round(1000 * statistics.median(scrapes), 1),
@@ -147,11 +159,13 @@ def main() -> int:
                  f"{REAL_AGENTS} real agents install beside them for real.",
                  "", "| devices | outcome | real agents on 0.0.2 | rollout s | controller tick ms "
                  "(median / max) | controller peak RSS MB | exporter scrape ms | exporter peak "
-                 "RSS MB | scrape kB |", "|---|---|---|---|---|---|---|---|---|"]
+                 "RSS MB | scrape kB | controller / exporter CPU (cores) |",
+                 "|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {r['devices']:,} | {r['state']} | {r['real_agents_on_new']} | "
                   f"{r['rollout_s']} | {r['tick_ms_median']}"
                   f" / {r['tick_ms_max']} | {r['controller_rss_mb']} | {r['exporter_scrape_ms']}"
-                  f" | {r['exporter_rss_mb']} | {r['scrape_kb']} |" for r in rows]
+                  f" | {r['exporter_rss_mb']} | {r['scrape_kb']} | {r['controller_cpu_share']} / "
+                  f"{r['exporter_cpu_share']} |" for r in rows]
         args.out.write_text("\n".join(lines) + "\n" + SCALING)
     return 0
 
