@@ -5,14 +5,16 @@
 A local Mosquitto holds a signed 0.0.2 release (retained). Each round starts
 ``edge-sentiment agent`` on a fresh state folder seeded with the tiny 0.0.1 bundle; the agent
 downloads, verifies, unpacks, activates, runs its health trial and marks the slot good (the
-trial times out at 0.5 s, with no traffic). The round kills it with SIGKILL after a random
-delay between 35% and 100% of the measured time of that whole path (the probe run's; the
-first third is the process starting), so kill points fall in every step. After each kill
-the invariants are checked on the files alone: ``current`` loads
-and passes its self-test; the anti-rollback floor is not below the current version; a slot
-marked good is the one running or the floor. Every ``--recover-every``-th round then starts the
-agent again and waits for it to end on 0.0.2 marked good. The report counts the step each kill
-landed in (from the events the agent sent before it died).
+trial times out at 0.5 s, with no traffic). Round i waits for the agent to report step
+``STEPS[i % 5]`` (start, downloading, verified, installed, active) and kills it with SIGKILL a
+random moment later (``DELAY``: up to 1 s after start or active, which the trial and
+mark-good follow; 30-100 ms in the short download and install steps), so kill points fall in
+every step whatever the machine's speed. After each kill the invariants are checked on the
+files alone: ``current`` loads and passes its self-test; the anti-rollback floor is not below
+the current version; a slot marked good is the one running or the floor. Every
+``--recover-every``-th round then starts the agent again and waits for it to end on 0.0.2
+marked good. The report counts the step each kill landed after (the last event the agent
+sent before it died).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ ROOT = Path(__file__).parents[1]
 TINY = ROOT / "tests" / "fixtures" / "tiny_bundle"
 PREFIX = "edge-sentiment"
 STEPS = ("start", "downloading", "verified", "installed", "active", "healthy")
+DELAY = {"start": 1.0, "downloading": 0.03, "verified": 0.03, "installed": 0.1, "active": 1.0}
 
 
 def _free_port() -> int:
@@ -95,6 +98,13 @@ def check(state: Path) -> str | None:
     return None
 
 
+def _until(events: Events, device: str, step: str, seconds: float) -> None:
+    """Wait until the device has reported ``step`` (or a later one)."""
+    deadline = time.time() + seconds
+    while STEPS.index(events.last_step(device)) < STEPS.index(step) and time.time() < deadline:
+        time.sleep(0.005)
+
+
 def _wait_good(state: Path, seconds: float) -> bool:
     from edge_sentiment.slots import SlotStore
 
@@ -152,7 +162,11 @@ def main() -> int:
             state, device = work / f"s{i}", f"soak-{i}"
             SlotStore(state).ensure(TINY)
             proc = _agent(url, state, trust, device, conf)
-            time.sleep(rng.uniform(0.35 * full, full))  # the first third is the process start
+            target = STEPS[i % (len(STEPS) - 1)]  # start .. active, in turn
+            _until(events, device, target, 60)
+            # then a random delay: up to the rest of the path from that step (the trial and
+            # mark-good follow "active" within the 0.5 s trial timeout)
+            time.sleep(rng.uniform(0, DELAY[target]))
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait()
             time.sleep(0.05)
