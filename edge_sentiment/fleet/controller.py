@@ -83,16 +83,22 @@ class ControllerDB:
                    (json.dumps(progress.to_json()), request, plan.channel))
 
     def outcome(self, version: str, device: str, event: str, reason: str) -> None:
-        self._exec("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?)",
-                   (version, device, event, reason, time.time()))
+        self.record([device], [(version, device, event, reason)])
+
+    def record(self, devices: list[str], outcomes: list[tuple[str, str, str, str]]) -> None:
+        """A tick's worth of reports in one transaction (one commit, not one per message)."""
+        now = time.time()
+        with self.lock:
+            self.db.executemany("INSERT OR REPLACE INTO devices VALUES (?, ?)",
+                                [(d, now) for d in dict.fromkeys(devices)])
+            self.db.executemany("INSERT OR REPLACE INTO outcomes VALUES (?, ?, ?, ?, ?)",
+                                [(*o, now) for o in outcomes])
+            self.db.commit()
 
     def outcomes(self, version: str) -> dict[str, tuple[str, str]]:
         rows = self._exec("SELECT device, event, reason FROM outcomes WHERE version = ?",
                           (version,))
         return {d: (e, r) for d, e, r in rows}
-
-    def seen(self, device: str) -> None:
-        self._exec("INSERT OR REPLACE INTO devices VALUES (?, ?)", (device, time.time()))
 
     def devices(self) -> set[str]:
         return {r[0] for r in self._exec("SELECT device FROM devices")}
@@ -129,7 +135,8 @@ class Controller:
             self.client.disconnect()
             self.client.loop_stop()
 
-    def _take(self, topic: str, payload: bytes) -> None:
+    def _take(self, topic: str, payload: bytes, devices: list[str],
+              outcomes: list[tuple[str, str, str, str]]) -> None:
         where = device_of(topic)
         try:
             body = json.loads(payload)
@@ -146,17 +153,21 @@ class Controller:
                                                     d.sequence)
             return
         device, kind = where
-        self.db.seen(device)
+        devices.append(device)
         event, version = body.get("event"), body.get("version")
         if kind == "update" and isinstance(event, str) and isinstance(version, str):
-            self.db.outcome(version[:64], device, event[:32], str(body.get("reason") or "")[:64])
+            outcomes.append((version[:64], device, event[:32], str(body.get("reason") or "")[:64]))
 
     def tick(self, now: float | None = None) -> None:
+        heard: list[str] = []
+        outcomes: list[tuple[str, str, str, str]] = []
         while True:
             try:
-                self._take(*self.inbox.get_nowait())
+                self._take(*self.inbox.get_nowait(), heard, outcomes)
             except queue.Empty:
                 break
+        if heard:
+            self.db.record(heard, outcomes)
         now = time.time() if now is None else now
         devices = self.db.devices()
         for plan, progress, request in self.db.rollouts():
