@@ -110,6 +110,9 @@ def _controller(f: dict[str, Any]) -> tuple[Controller, threading.Event]:
             ctl.tick()
 
     threading.Thread(target=loop, daemon=True).start()
+    deadline = time.time() + 30  # the agents' retained statuses: the controller knows them
+    while not set(f["names"]) <= ControllerDB(f["db"]).devices() and time.time() < deadline:
+        time.sleep(0.1)
     return ctl, done
 
 

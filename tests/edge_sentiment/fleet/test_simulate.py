@@ -41,7 +41,10 @@ def _run(broker: Broker, tmp_path: Path, fail_share: float, phases: str) -> tupl
 
     worker = threading.Thread(target=loop, daemon=True)
     worker.start()
-    time.sleep(1.0)  # the retained statuses reach the controller: it knows the fleet
+    deadline = time.time() + 30  # the retained statuses reach the controller: it knows the fleet
+    while len(db.devices()) < 400 and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(db.devices()) == 400
     assert main(["fleet", "rollout", "start", "--db", str(tmp_path / "ctl.sqlite"), "--release",
                  str(tmp_path / "rel"), "--phases", phases, "--bake", "0.5",
                  "--healthy-share", "0.9", "--min-devices", "3"]) == 0
