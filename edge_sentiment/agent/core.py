@@ -24,6 +24,7 @@ from .. import __version__
 from ..bench import peak_rss_mb
 from ..capture import Capture, CaptureLimits, SampleStore
 from ..classifier import SentimentClassifier
+from ..errors import UpdateReason
 from ..hardware import cpu_temperature
 from ..outcomes import Outcome
 from ..protocol import DeviceTopic, Topics
@@ -174,7 +175,7 @@ class Agent:
             return
         self.trials.end()
         if trial.version != self.slots.current_version():  # stepped back before the load
-            self._report("rolled_back", {"version": trial.version, "reason": "unhealthy",
+            self._report("rolled_back", {"version": trial.version, "reason": UpdateReason.UNHEALTHY,
                                          "detail": verdict.reason, "health": verdict.figures,
                                          "current": self.slots.current_version()})
         elif verdict.state == "healthy":

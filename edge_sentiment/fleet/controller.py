@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from ..protocol import DeviceTopic, Topics, connect, device_of
 from ..protocol.rollout import Directive, RolloutState, make_directive
 from ..protocol.signing import read_key, sign_document
@@ -59,7 +60,6 @@ class ControllerDB:
         if row:
             old = Progress.from_json(json.loads(row[0][0]))
             if old.state in ("active", "paused"):
-                from ..errors import ConfigError
                 raise ConfigError(f"channel {plan.channel} already has a rollout {old.state}: "
                                   "abort it first")
             sequence = max(sequence, old.sequence)
@@ -70,7 +70,6 @@ class ControllerDB:
 
     def request(self, channel: str, what: str) -> None:
         if not self._exec("SELECT 1 FROM rollouts WHERE channel = ?", (channel,)):
-            from ..errors import ConfigError
             raise ConfigError(f"no rollout on channel {channel}")
         self._exec("UPDATE rollouts SET request = ? WHERE channel = ?", (what, channel))
 
@@ -81,9 +80,6 @@ class ControllerDB:
     def save(self, plan: Plan, progress: Progress, request: str | None = None) -> None:
         self._exec("UPDATE rollouts SET progress = ?, request = ? WHERE channel = ?",
                    (json.dumps(progress.to_json()), request, plan.channel))
-
-    def outcome(self, version: str, device: str, event: str, reason: str) -> None:
-        self.record([device], [(version, device, event, reason)])
 
     def record(self, devices: list[str], outcomes: list[tuple[str, str, str, str]]) -> None:
         """A tick's worth of reports in one transaction (one commit, not one per message)."""
@@ -147,7 +143,7 @@ class Controller:
         if where is None:  # a channel's retained directive: its sequence is the floor
             try:
                 d = Directive.from_signed(body["signed"])
-            except Exception:
+            except Exception:  # anyone's garbage on a rollout topic must not stop the ticks
                 return
             self.retained_sequence[d.channel] = max(self.retained_sequence.get(d.channel, 0),
                                                     d.sequence)
