@@ -7,6 +7,7 @@ so a 1 MB string costs no more than a few KB.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,10 @@ _CHARS_PER_TOKEN = 24
 _MAX_GROWTH = 16  # the widest cut: 16 x the first one
 
 
+def _visible(c: str) -> bool:
+    return not c.isspace() and unicodedata.category(c) not in ("Cf", "Cc")
+
+
 def check_text(text: object) -> str:
     """Return ``text`` if it is a usable string; raise InputError saying why not."""
     if text is None:
@@ -35,6 +40,9 @@ def check_text(text: object) -> str:
         raise InputError(f"text must be str, got {type(text).__name__}")
     if not text.strip():
         raise InputError("text is empty or only whitespace")
+    if not any(_visible(c) for c in text):  # stops at the first visible character
+        raise InputError("text has no visible characters (only whitespace, control or "
+                         "format characters such as U+200B)")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
