@@ -145,7 +145,8 @@ class UpdateError(EdgeSentimentError):
 
 
 # The build stage is its own distribution, not an extra of the runtime.
-_INSTALL = {"convert": "pip install -e ./convert (edge-sentiment-convert, from a checkout)"}
+_INSTALL = {"convert": "pip install -e ./convert (edge-sentiment-convert, from a checkout)",
+            "track": "pip install -e './convert[track]' (MLflow's tracking client)"}
 
 
 def missing_extra(module: str, extra: str) -> RuntimeUnavailableError:

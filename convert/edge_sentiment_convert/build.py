@@ -33,7 +33,7 @@ from .stages.calibrate import apply_calibration, calibrate
 from .stages.evaluate import artifacts, evaluate
 from .stages.soft_labels import SoftLabels, soft_labels
 from .stages.student import student
-from .stages.teacher import TeacherTrained, Validated, teacher, validate
+from .stages.teacher import TeacherTrained, Validated, earlier_teacher, file_digest, teacher, validate
 from .stages.teacher_eval import TeacherExport, teacher_dev, teacher_onnx
 from .stages.tflite import Tflite, tflite
 from .stages.vocab import Vocab, vocab
@@ -49,9 +49,14 @@ class Build:
     """What every stage reads: the config, the data folder, the layout of the out folder, the
     stage times and the fitted calibration. The stages themselves live in ``stages/``."""
 
-    def __init__(self, cfg: BuildConfig, config_path: Path, data: Path, out: Path) -> None:
+    def __init__(self, cfg: BuildConfig, config_path: Path, data: Path, out: Path,
+                 earlier: Path | None = None) -> None:
         self.cfg, self.config_path, self.data, self.out = cfg, config_path, data, out
         self.layout = Layout(out)
+        # ``--from``: an earlier build's fine-tuned teacher, and its digest as an input of every
+        # stage (each builds on the teacher), so another earlier teacher reruns them all.
+        self.earlier = earlier_teacher(earlier, cfg) if earlier else None
+        self.from_inputs = {"teacher.from": file_digest(self.earlier)} if self.earlier else {}
         # The card quotes the config this build started from, even if the file is edited later.
         self.config_text = config_path.read_text(encoding="utf-8")
         self.times: dict[str, float] = {}
@@ -64,7 +69,7 @@ class Build:
         dataclass, when given) when the stage already ran with the same config inputs and, for
         the stages after the choice, the same ``chosen`` student; changed inputs rerun it."""
         marker = self.layout.stages / f"{name}.json"
-        inputs = stage_inputs(self.cfg, name)
+        inputs = {**stage_inputs(self.cfg, name), **self.from_inputs}
         if chosen is not None:  # a rerun may choose another student: its stages are not ours
             inputs = {**inputs, "chosen_student": chosen}
         if marker.is_file():

@@ -37,6 +37,13 @@ class TeacherCfg:
     # Identity-term counterfactual copies of each train text that names a group
     # (convert/identity.py), with the original's label.
     counterfactual: int = at("teacher", default=0)
+    # ``build --from EARLIER`` (an earlier build's folder): "continue" starts from its fine-tuned
+    # teacher and fine-tunes that on these sources for ``epochs``; "as_is" takes it unchanged;
+    # "never" refuses --from.
+    reuse: str = at("teacher", default="never")
+
+
+TEACHER_REUSE = ("never", "continue", "as_is")
 
 
 @dataclass(frozen=True)
@@ -223,6 +230,8 @@ def _check(cfg: BuildConfig, source: str) -> None:
                        ("[distill] contrast_copies", cfg.distill.contrast_copies)):
         need(_whole(value), f"{key} must be a whole number >= 0")
     need(isinstance(cfg.teacher.emoji, bool), "[teacher] emoji must be true or false")
+    need(cfg.teacher.reuse in TEACHER_REUSE,
+         f"[teacher] reuse must be one of {', '.join(TEACHER_REUSE)}")
     need(isinstance(cfg.vocab.keep_identity, bool), "[vocab] keep_identity must be true or false")
     need(not cfg.distill.emoji_copies or cfg.teacher.emoji,
          "[distill] emoji_copies needs [teacher] emoji = true (the teacher reads their names)")

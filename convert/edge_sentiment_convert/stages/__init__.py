@@ -21,7 +21,8 @@ LATE_KEYS: dict[str, Any] = {"arch": "transformer", "kernel": 0, "augment": 0, "
                              "source_weights": {}, "emoji": False, "counterfactual": 0,
                              "emoji_copies": 0, "keep_identity": False, "calibrate": False,
                              "min_neutral_recall": 0.0, "speed_baseline": "",
-                             "negation_copies": 0, "contrast_copies": 0}
+                             "negation_copies": 0, "contrast_copies": 0,
+                             "reuse": "never"}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
 FINAL_STAGES = ("calibrate", "tflite", "evaluate", "behaviour", "speed")
 # What each stage builds on. A config field declares the stages that first read it (``at(...)``
