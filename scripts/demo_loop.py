@@ -20,8 +20,13 @@
    devices report from the app's feedback (``outcome_stats``).
 
 Writes ``<record>.json`` (every figure), ``<record>.png`` (accuracy per phase and device) and
-``<record>.md`` (the command and the table). The gate's tolerances are loose at this scale
-(``--frozen-tolerance``): the fixture dev split has 60 texts.
+``<record>.md`` (the command and the tables). The gate runs twice. First at the release
+tolerances (1 and 2 points), recorded as ``strict_gate``: at this scale it refuses the candidate,
+because a 64-wide student retrained on airline complaints learns that "not" means negative (its
+negated-negative and negated-neutral failure rates jump by 50-80 points), which is what a gate
+is for. Then at the demo's tolerances (``--frozen-tolerance 5``: the fixture dev split has 60
+texts; ``--suite-tolerance 100``: the suite is reported, not enforced), so the rest of the loop
+(sign, publish, install, accuracy after) can be shown.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -166,12 +172,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "demo")
     ap.add_argument("--record", type=Path, help="write <record>.json, .png and .md")
     ap.add_argument("--frozen-tolerance", type=float, default=5.0)
-    ap.add_argument("--suite-tolerance", type=float, default=10.0)
+    ap.add_argument("--suite-tolerance", type=float, default=100.0)
     ap.add_argument("--seed", type=int, default=13)
     args = ap.parse_args(argv)
     if not args.stream.is_file():
         ap.error(f"--stream {args.stream}: not found")
     args.out.mkdir(parents=True, exist_ok=True)
+    for stale in ("retrain", "fleet-data", "release", "device-1", "device-2"):  # a rerun
+        shutil.rmtree(args.out / stale, ignore_errors=True)
+    (args.out / "samples.sqlite").unlink(missing_ok=True)
     rows = read_stream(args.stream, 2 * args.texts, args.seed)
     report: dict[str, Any] = {"stream": str(args.stream), "texts_per_phase": args.texts,
                               "feedback_share": args.feedback_share}
@@ -202,7 +211,9 @@ def loop(args: argparse.Namespace, url: str, first: list[tuple[str, str]],
     convert("build", "--config", "convert/configs/smoke.toml", "--data", str(FIXTURES),
             "--out", str(out / "current"))
     current = out / "current" / "bundle"
-    key, pub = keygen(out / "keys", "release")
+    key, pub = out / "keys" / "release.key", out / "keys" / "release.pub"
+    if not key.is_file():  # a rerun on the same --out keeps its key
+        key, pub = keygen(out / "keys", "release")
     trust = out / "trust.json"
     trust_file([pub], 1, trust)
     db = f"sqlite:///{out / 'samples.sqlite'}"
@@ -219,12 +230,16 @@ def loop(args: argparse.Namespace, url: str, first: list[tuple[str, str]],
         convert("build", "--config", "convert/configs/retrain-smoke.toml", "--data",
                 str(FIXTURES), "--data", str(out / "fleet-data"), "--out", str(out / "retrain"),
                 "--from", str(out / "current"))
-        gate = convert("gate", "--current", str(current), "--candidate",
-                       str(out / "retrain" / "bundle"), "--data", str(FIXTURES), "--fleet",
-                       str(out / "fleet-data" / "fleet"), "--json", "--frozen-tolerance",
-                       str(args.frozen_tolerance), "--suite-tolerance", str(args.suite_tolerance),
-                       "--sign-key", str(key), "--release-version", RELEASE, "--release-out",
-                       str(out / "release"), "--publish", url)
+        gate_args = ["gate", "--current", str(current), "--candidate",
+                     str(out / "retrain" / "bundle"), "--data", str(FIXTURES), "--fleet",
+                     str(out / "fleet-data" / "fleet"), "--json"]
+        strict = json.loads(convert(*gate_args).stdout)  # the release rules: 1.0 and 2.0 points
+        report["strict_gate"] = {"passed": strict["passed"], "reasons": strict["reasons"]}
+        _log(f"gate at the default tolerances: {'passed' if strict['passed'] else 'failed'}")
+        gate = convert(*gate_args, "--frozen-tolerance", str(args.frozen_tolerance),
+                       "--suite-tolerance", str(args.suite_tolerance), "--sign-key", str(key),
+                       "--release-version", RELEASE, "--release-out", str(out / "release"),
+                       "--publish", url)
         report["gate"] = json.loads(gate.stdout)
         _log(f"gate: {'passed' if report['gate']['passed'] else 'failed'}")
         if not report["gate"]["passed"]:
@@ -275,9 +290,14 @@ def record(stem: Path, report: dict[str, Any], argv: list[str]) -> None:
         for dev, d in sorted(report[p]["devices"].items()):
             lines.append(f"| {p} | {dev} | {d['version']} | {d['count']} | "
                          f"{d['accuracy'] * 100:.1f}% | {d['macro_f1'] * 100:.1f} |")
-    g = report["gate"]
-    lines += ["", f"Collected samples: {report['collected']}. Gate: "
-              f"**{'passed' if g['passed'] else 'failed'}**.", "",
+    g, strict = report["gate"], report["strict_gate"]
+    lines += ["", f"Collected samples: {report['collected']}. Gate at the release tolerances "
+              f"(1.0 macro-F1 points on frozen splits, 2.0 failure-rate points per behavioural "
+              f"test): **{'passed' if strict['passed'] else 'failed'}**"
+              + (f" ({'; '.join(strict['reasons'])})" if strict["reasons"] else "") + ". "
+              f"Gate at the demo's tolerances (the table): **{'passed' if g['passed'] else 'failed'}**"
+              + (f", signed as {RELEASE} on the canary channel and published." if g["passed"]
+                 else "."), "",
               "| gate check | split or test | current | candidate | ok |", "|---|---|---|---|---|"]
     lines += [f"| {r['kind']} | {r['name']} | {r['current']:.2f} | {r['candidate']:.2f} | "
               f"{'yes' if r['ok'] else 'no'} |" for r in g["rows"]]
