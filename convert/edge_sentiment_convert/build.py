@@ -19,6 +19,7 @@ from typing import TypeVar
 
 import torch
 
+from edge_sentiment.bundle import sha256_file
 from edge_sentiment.manifest import Calibration
 
 from . import finish
@@ -33,7 +34,7 @@ from .stages.calibrate import apply_calibration, calibrate
 from .stages.evaluate import artifacts, evaluate
 from .stages.soft_labels import SoftLabels, soft_labels
 from .stages.student import student
-from .stages.teacher import TeacherTrained, Validated, earlier_teacher, file_digest, teacher, validate
+from .stages.teacher import TeacherTrained, Validated, earlier_teacher, teacher, validate
 from .stages.teacher_eval import TeacherExport, teacher_dev, teacher_onnx
 from .stages.tflite import Tflite, tflite
 from .stages.vocab import Vocab, vocab
@@ -56,7 +57,7 @@ class Build:
         # ``--from``: an earlier build's fine-tuned teacher, and its digest as an input of every
         # stage (each builds on the teacher), so another earlier teacher reruns them all.
         self.earlier = earlier_teacher(earlier, cfg) if earlier else None
-        self.from_inputs = {"teacher.from": file_digest(self.earlier)} if self.earlier else {}
+        self.from_inputs = {"teacher.from": sha256_file(self.earlier)[:16]} if self.earlier else {}
         # The card quotes the config this build started from, even if the file is edited later.
         self.config_text = config_path.read_text(encoding="utf-8")
         self.times: dict[str, float] = {}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -66,7 +65,8 @@ def teacher(b: Build) -> TeacherTrained:
 def earlier_teacher(path: Path, cfg: BuildConfig) -> Path:
     """The fine-tuned teacher of the earlier build at ``path`` (``build --from``), checked
     against this config: it must allow reuse and read emoji as that teacher did."""
-    weights = Layout(path).teacher_weights
+    layout = Layout(path)
+    weights = layout.teacher_weights
     if cfg.teacher.reuse == "never":
         raise ConfigError(f"--from {path}: this config does not reuse a teacher "
                           "([teacher] reuse = \"continue\" or \"as_is\" allows it)")
@@ -74,13 +74,9 @@ def earlier_teacher(path: Path, cfg: BuildConfig) -> Path:
         what = ("a bundle carries no teacher: pass the build folder that made it"
                 if (path / "manifest.json").is_file() else f"no fine-tuned teacher ({weights})")
         raise ConfigError(f"--from {path}: {what}")
-    marker = Layout(path).stages / "teacher.json"
+    marker = layout.stages / "teacher.json"
     saved = json.loads(marker.read_text()).get("inputs", {}) if marker.is_file() else {}
     if bool(saved.get("teacher.emoji", False)) != cfg.teacher.emoji:
         raise ConfigError(f"--from {path}: that teacher was trained with [teacher] emoji = "
                           f"{str(not cfg.teacher.emoji).lower()}, this config says otherwise")
     return weights
-
-
-def file_digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
