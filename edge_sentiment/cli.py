@@ -73,7 +73,7 @@ def cmd_classify(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, read_labeled_tsv
+    from .evaluate import batch_consistency, evaluate, read_labeled_tsv
 
     texts, gold = read_labeled_tsv(Path(args.data))
     clf = _classifier(args)
@@ -83,6 +83,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     result["bundle_version"] = clf.info.bundle["version"]
     result["backend"] = clf.info.backend
+    if args.batch_check:
+        result["batch_consistency"] = batch_consistency(clf, texts)
     if args.json:
         _out(result)
         return 0
@@ -97,6 +99,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     print("confusion (rows gold, columns predicted): " + " ".join(labels))
     for lab, row in zip(labels, result["confusion"]["matrix"]):
         print(f"  {lab:<9} " + " ".join(f"{v:>6}" for v in row))
+    if args.batch_check:
+        c = result["batch_consistency"]
+        print(f"alone vs batches of {c['batch']}: same label {c['label_agreement']:.2%} "
+              f"({c['changed']} changed), largest score difference {c['max_score_diff']:.3g}")
     return 0
 
 
@@ -223,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="score a labelled TSV (header text<TAB>label)")
     _load_args(p)
     p.add_argument("--data", required=True)
+    p.add_argument("--batch-check", action="store_true",
+                   help="also classify each text alone and compare with batched results")
     p.set_defaults(func=cmd_eval)
     p = sub.add_parser("check", help="behavioural test suite: failure rate per capability")
     _load_args(p)

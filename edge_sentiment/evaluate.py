@@ -118,3 +118,19 @@ def expected_calibration_error(preds: list[Prediction], gold: list[str], binary:
         b[2] += 1
     n = len(preds)
     return sum(abs(c - k) / n for c, k, m in stats if m) if n else 0.0
+
+
+def batch_consistency(clf: _Classifies, texts: list[str], batch: int = 256) -> dict[str, Any]:
+    """Each text classified alone and in calls of ``batch`` texts (which the classifier cuts
+    into length-sorted chunks): the share of texts whose label is the same both ways, and the
+    largest difference of any score. A model whose activations are quantized with one scale
+    per call (dynamic int8) can give a text different scores in different company."""
+    if not texts:
+        raise InputError("batch consistency needs at least one text")
+    alone = [clf.classify([t])[0] for t in texts]
+    together = [p for start in range(0, len(texts), batch)
+                for p in clf.classify(texts[start:start + batch])]
+    same = sum(a.label == b.label for a, b in zip(alone, together))
+    diff = max(abs(a.scores[k] - b.scores[k]) for a, b in zip(alone, together) for k in a.scores)
+    return {"n": len(texts), "batch": batch, "label_agreement": round(same / len(texts), 6),
+            "changed": len(texts) - same, "max_score_diff": float(f"{diff:.3g}")}

@@ -32,6 +32,7 @@ from .layout import Layout
 from .stages import changed_since, stage_inputs
 from .stages.calibrate import apply_calibration, calibrate
 from .stages.evaluate import artifacts, evaluate
+from .stages.quantize import quantize
 from .stages.soft_labels import SoftLabels, soft_labels
 from .stages.student import student
 from .stages.teacher import TeacherTrained, Validated, earlier_teacher, teacher, validate
@@ -130,6 +131,10 @@ class Build:
     def make_student(self, index: int, vocab_size: int) -> StudentModel:
         return make_student(self.cfg.students[index], vocab_size, self.cfg.max_seq_length)
 
+    def final_onnx(self, name: str) -> Path:
+        """The chosen student's shipped int8 ONNX (``onnx_quant``; the quantize stage's)."""
+        return self.layout.student_onnx(name, self.cfg.onnx_quant)
+
     def single_bundle(self, name: str, model: Path, runtime: str, precision: str,
                       tokenizer: Path, who: str = "student") -> Path:
         """A one-artifact bundle, so the runtime can evaluate exactly that artifact."""
@@ -159,17 +164,22 @@ class Build:
                                              gap_sources=self.cfg.gap_sources)
         best = next(c for c in pareto if c.chosen)
         chosen = best.name
+        self.stage("quantize", lambda: quantize(self, chosen), chosen)
+        self.single_bundle(f"cand-{chosen}", self.final_onnx(chosen), "onnx", "int8",
+                           self.layout.vocab_tokenizer)  # uncalibrated, for the calibrate stage
         fitted = self.stage("calibrate", lambda: calibrate(self, chosen), chosen)
         apply_calibration(self, chosen, fitted)
         tfl = self.stage("tflite", lambda: tflite(self, chosen), chosen, result=Tflite)
         evals = self.stage("evaluate", lambda: evaluate(self, chosen), chosen)
         arts = artifacts(self, chosen)
         behaviour = self.stage("behaviour", lambda: finish.behaviour(arts, self.cfg.seed), chosen)
+        batch = self.stage("consistency", lambda: finish.consistency(self, arts), chosen)
         spd = self.stage("speed", lambda: finish.speed(self, arts), chosen)
         ctx = {**finish.context(self, best, pareto, evals, spd["samples"], t0),
                "teacher_dev": bar, "speed_real": (spd["where"], spd["real"]),
                "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": gap_sources,
                "speed_tie": SPEED_TIE, "calibration": fitted, "behaviour": behaviour,
+               "consistency": batch, "onnx_quant": self.cfg.onnx_quant,
                "min_neutral_recall": self.cfg.min_neutral_recall}
         return finish.final_bundle(self, chosen, {**ctx, "tflite": asdict(tfl)})
 

@@ -107,6 +107,18 @@ def _pareto(ctx: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _consistency(ctx: dict[str, Any]) -> list[str]:
+    c = ctx.get("consistency")
+    if not c:
+        return ["Not measured by this build."]
+    quant = ctx.get("onnx_quant", "dynamic")
+    return [f"The student int8 ONNX ({quant} activation scales) on all {c['n']} dev texts, each "
+            f"alone and in calls of {c['batch']}: the same label for "
+            f"{100 * c['label_agreement']:.2f}% ({c['changed']} changed), largest score "
+            f"difference {c['max_score_diff']:.2g}. Reproduce on a split: `edge-sentiment eval "
+            "--data <split>.tsv --batch-check`."]
+
+
 def card(ctx: dict[str, Any]) -> str:
     """The whole card."""
     evals = ctx["evals"]
@@ -130,6 +142,7 @@ def card(ctx: dict[str, Any]) -> str:
              "## Latency", "", *_speed(ctx), "",
              "## ONNX int8 and TFLite int8 agreement", "",
              *[f"- {k}: {100 * v:.2f}%" for k, v in ctx["agreement"].items()], "",
+             "## Alone and in batches", "", *_consistency(ctx), "",
              "## How it was made", "", f"    {ctx['command']}", "",
              f"Build time: {ctx['build_minutes']:.1f} minutes on {ctx['machine']}. "
              f"Stage seconds: {ctx['stage_seconds']}.", "", *_pareto(ctx), "",
@@ -214,6 +227,12 @@ def targets(ctx: dict[str, Any]) -> list[tuple[str, bool]]:
         agree = ctx["agreement"].get("all_test", 0.0)
         out.append((f"ONNX and TFLite agree on {100 * agree:.2f}% of test predictions >= "
                     f"{100 * t['min_agreement']:.0f}%", agree >= t["min_agreement"]))
+    c = ctx.get("consistency")
+    if "min_batch_agreement" in t and c:
+        out.append((f"student int8 ONNX labels the same alone and in batches on "
+                    f"{100 * c['label_agreement']:.2f}% of dev texts >= "
+                    f"{100 * t['min_batch_agreement']:.1f}%",
+                    round(c["label_agreement"], 4) >= t["min_batch_agreement"]))
     real = ctx["speed_real"][1] if ctx.get("speed_real") else ctx["speed"]
     base = next((k for k in real if k.startswith("baseline")), None)
     if "max_baseline_p50_ratio" in t and base:

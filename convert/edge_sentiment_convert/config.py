@@ -121,6 +121,10 @@ class StudentCfg:
 
 TFLITE_SCHEMES = ("dynamic_tensorwise", "weight_only")  # int8 compute first: the faster one
 TFLITE_QUANT_MODES = (*TFLITE_SCHEMES, "auto")
+# The shipped ONNX student's int8 scheme: "dynamic" (activation scales per call, so scores
+# move a little with a text's batch neighbours) or "static" (scales fitted once on
+# calibration texts: the same scores alone or in any batch).
+ONNX_QUANT_MODES = ("dynamic", "static")
 
 
 @dataclass(frozen=True)
@@ -137,6 +141,7 @@ class BuildConfig:
     tflite_quant: str = at("final", default="dynamic_tensorwise")
     # False: per-tensor int8 weights, as TFLite TENSORWISE has
     onnx_per_channel: bool = at("student", default=True)
+    onnx_quant: str = at("final", default="dynamic")  # one of ONNX_QUANT_MODES
     max_onnx_mb: float = at("final", default=8.0)
     golden_per_label: int = at("finish", default=4)
     eval_limit: int = at("teacher_onnx", default=0)  # 0: every row of every dev/test split
@@ -236,6 +241,8 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(not cfg.distill.emoji_copies or cfg.teacher.emoji,
          "[distill] emoji_copies needs [teacher] emoji = true (the teacher reads their names)")
     _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
+    need(cfg.onnx_quant in ONNX_QUANT_MODES,
+         f"onnx_quant must be one of {', '.join(ONNX_QUANT_MODES)}")
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
     need(not cfg.speed_texts or cfg.speed_texts in cfg.teacher.sources,

@@ -16,6 +16,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -64,6 +65,53 @@ def quantize_onnx(fp32: Path, out: Path, per_channel: bool = True) -> Path:
                          op_types_to_quantize=["MatMul", "Gemm", "Gather"],
                          extra_options={"EnableSubgraph": False, "DefaultTensorType": 1})
     return out
+
+
+def quantize_onnx_static(fp32: Path, out: Path, feeds: list[dict[str, np.ndarray]],
+                         per_channel: bool = False) -> Path:
+    """Static int8: every MatMul's activations quantized with one scale fitted once, on
+    ``feeds`` (calibration texts, one per feed), so a text's scores do not depend on the other
+    texts in its call, unlike ``quantize_onnx`` (one activation scale per call). The scales are
+    each tensor's min and max over the feeds: ORT's histogram calibrators need feeds of one
+    shape, and padding every text to one length would count pad positions."""
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quant_pre_process,
+        quantize_static,
+    )
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.rows = iter(feeds)
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self.rows, None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        prep = Path(tmp) / "prep.onnx"
+        quant_pre_process(str(fp32), str(prep), skip_symbolic_shape=True)
+        quantize_static(str(prep), str(out), Reader(), quant_format=QuantFormat.QOperator,
+                        per_channel=per_channel, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"],
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={"DefaultTensorType": 1})
+    return out
+
+
+def calibration_feeds(tokenizer: Path, texts: list[str], max_len: int
+                      ) -> list[dict[str, np.ndarray]]:
+    """One ONNX feed per text (its real length) for ``quantize_onnx_static``."""
+    from .teacher import load_tokenizer
+
+    tok = load_tokenizer(tokenizer, max_len)
+    feeds = []
+    for enc in tok.encode_batch(texts):
+        ids = np.array([enc.ids], dtype=np.int64)
+        feeds.append({"input_ids": ids, "attention_mask": np.ones_like(ids)})
+    return feeds
 
 
 def quantize_teacher(fp32: Path, out: Path) -> Path:

@@ -36,6 +36,18 @@ def behaviour(arts: dict[Artifact, tuple[Path, str]], seed: int) -> dict[str, An
     return out
 
 
+def consistency(build: Build, arts: dict[Artifact, tuple[Path, str]]) -> dict[str, Any]:
+    """The student int8 ONNX on every dev text, alone and in batches
+    (``edge_sentiment.evaluate.batch_consistency``)."""
+    from edge_sentiment import SentimentClassifier
+    from edge_sentiment.evaluate import batch_consistency
+
+    path, runtime = arts[Artifact.STUDENT_INT8]
+    texts = [e.text for src in build.cfg.teacher.sources
+             for e in load_split(build.data, src, "dev")]
+    return batch_consistency(SentimentClassifier.load(path, runtime=runtime), texts)
+
+
 def speed(build: Build, arts: dict[Artifact, tuple[Path, str]]) -> dict[str, Any]:
     """The chosen student against the teacher (and ``speed_baseline``, the bundle it replaces),
     on the bench's short samples and on the dev texts of ``speed_texts`` (real lengths)."""
@@ -70,7 +82,7 @@ def context(build: Build, best: Candidate, pareto: list[Candidate],
         "machine": report.machine(torch.get_num_threads()),
         "agreement": report.agreement(evals[Artifact.STUDENT_INT8],
                                       evals[Artifact.STUDENT_TFLITE]),
-        "sizes": {"student int8 ONNX": (folder / "student.int8.onnx").stat().st_size,
+        "sizes": {"student int8 ONNX": build.final_onnx(best.name).stat().st_size,
                   "student int8 TFLite": (folder / "student.int8.tflite").stat().st_size,
                   "student fp32 ONNX": (folder / "student.fp32.onnx").stat().st_size,
                   "teacher fp32 ONNX": build.layout.teacher_onnx("fp32").stat().st_size},
@@ -82,7 +94,7 @@ def final_bundle(build: Build, name: str, ctx: dict[str, Any]) -> Path:
     folder = build.layout.student(name)
     dev = [e.text for src in cfg.teacher.sources for e in load_split(build.data, src, "dev")]
     out = build.layout.bundle
-    models = [{"path": folder / "student.int8.onnx", "runtime": "onnx", "precision": "int8",
+    models = [{"path": build.final_onnx(name), "runtime": "onnx", "precision": "int8",
                "input_shape": [None, None]},
               {"path": folder / "student.int8.tflite", "runtime": "tflite", "precision": "int8",
                "input_shape": [1, cfg.max_seq_length]}]

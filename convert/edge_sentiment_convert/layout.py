@@ -66,6 +66,11 @@ class Layout:
     def student(self, name: str) -> Path:
         return self.out / "students" / name
 
+    def student_onnx(self, name: str, quant: str) -> Path:
+        """The student ``name``'s int8 ONNX in the scheme ``quant`` (config ``onnx_quant``)."""
+        return self.student(name) / ("student.int8.onnx" if quant == "dynamic"
+                                     else f"student.{quant}.onnx")
+
     def eval_bundle(self, name: str) -> Path:
         """A one-artifact bundle the runtime evaluates exactly that artifact through."""
         return self.out / "eval_bundles" / name

@@ -46,6 +46,7 @@ def test_smoke_writes_card_tar_and_resumes(smoke_bundle: Path) -> None:
                    "emoji_known", "identity_religion"):
         assert needle in card
     assert "met: student int8 ONNX" in card  # the smoke config's own [targets]
+    assert "met: student int8 ONNX labels the same alone and in batches on 100.00%" in card
     assert list((smoke_bundle / "bundle").glob("confusion_*.png"))
     assert (smoke_bundle / "edge-sentiment-smoke-0.0.1.tar").is_file()
     SentimentClassifier.load(smoke_bundle / "edge-sentiment-smoke-0.0.1.tar", runtime="onnx")
@@ -54,6 +55,22 @@ def test_smoke_writes_card_tar_and_resumes(smoke_bundle: Path) -> None:
                             "--out", str(smoke_bundle)], cwd=ROOT, capture_output=True, text=True,
                            check=False)
     assert again.returncode == 0 and "cached" in again.stderr
+
+
+@pytest.mark.slow
+def test_smoke_bundle_onnx_is_static_int8_and_batch_independent(smoke_bundle: Path) -> None:
+    import onnx
+
+    from edge_sentiment.evaluate import batch_consistency, read_labeled_tsv
+
+    bundle = smoke_bundle / "bundle"
+    onnx_file = next(bundle.glob("*.onnx"))
+    ops = {n.op_type for n in onnx.load(str(onnx_file)).graph.node}
+    assert "QLinearMatMul" in ops and "DynamicQuantizeLinear" not in ops
+    texts, _ = read_labeled_tsv(ROOT / "tests/fixtures/data/reviews/dev.tsv")
+    clf = SentimentClassifier.load(bundle, runtime="onnx")
+    result = batch_consistency(clf, texts, batch=16)
+    assert result["label_agreement"] == 1.0 and result["max_score_diff"] < 1e-5, result
 
 
 @pytest.mark.slow

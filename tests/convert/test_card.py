@@ -72,3 +72,20 @@ def test_card_leads_with_user_figures() -> None:
     assert text.index("Scores per split") < text.index("Behaviour") < text.index("How it was made")
     assert text.index("How it was made") < text.index("Targets")
     assert "| identity_religion | c | INV | 100 | 5.0 |" in text
+
+
+def test_batch_consistency_is_a_target_and_a_card_section() -> None:
+    batch = {"n": 8000, "batch": 256, "label_agreement": 0.99875, "changed": 10,
+             "max_score_diff": 0.0178}
+    ctx = {**_ctx({"min_batch_agreement": 0.999}), "consistency": batch}
+    verdicts = dict(card.targets(ctx))
+    assert verdicts["student int8 ONNX labels the same alone and in batches on 99.88% of dev "
+                    "texts >= 99.9%"] is False
+    ctx["consistency"] = {**batch, "label_agreement": 1.0, "changed": 0, "max_score_diff": 0.0}
+    assert dict(card.targets(ctx))["student int8 ONNX labels the same alone and in batches on "
+                                   "100.00% of dev texts >= 99.9%"] is True
+    text = card.card({**ctx, "name": "m", "version": "1.0.0", "pareto": [], "onnx_quant": "static",
+                      "command": "c", "config_name": "c.toml", "config_text": "x = 1",
+                      "machine": "x86_64", "stage_seconds": {}})
+    assert "## Alone and in batches" in text
+    assert "(static activation scales) on all 8000 dev texts" in text

@@ -59,6 +59,19 @@ def test_eval_binary_and_three_class(capsys: pytest.CaptureFixture[str]) -> None
     assert sum(map(sum, result["confusion"]["matrix"])) == 60
 
 
+def test_eval_batch_check(capsys: pytest.CaptureFixture[str]) -> None:
+    data = str(FIX / "data/reviews/dev.tsv")
+    assert main(["eval", "--json", "--batch-check", "--bundle", TINY, "--data", data]) == 0
+    result = json.loads(capsys.readouterr().out)
+    check = result["batch_consistency"]
+    assert check["n"] == result["n"] and check["batch"] == 256
+    assert check["changed"] == round(check["n"] * (1 - check["label_agreement"]))
+    assert main(["eval", "--batch-check", "--bundle", TINY, "--data", data]) == 0
+    assert "alone vs batches of 256: same label" in capsys.readouterr().out
+    assert main(["eval", "--json", "--bundle", TINY, "--data", data]) == 0
+    assert "batch_consistency" not in json.loads(capsys.readouterr().out)
+
+
 def test_eval_text_report(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["eval", "--bundle", TINY, "--data", str(FIX / "data/reviews/dev.tsv")]) == 0
     out = capsys.readouterr().out

@@ -22,9 +22,10 @@ LATE_KEYS: dict[str, Any] = {"arch": "transformer", "kernel": 0, "augment": 0, "
                              "emoji_copies": 0, "keep_identity": False, "calibrate": False,
                              "min_neutral_recall": 0.0, "speed_baseline": "",
                              "negation_copies": 0, "contrast_copies": 0,
-                             "reuse": "never"}
+                             "reuse": "never", "onnx_quant": "dynamic"}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
-FINAL_STAGES = ("calibrate", "tflite", "evaluate", "behaviour", "speed")
+FINAL_STAGES = ("quantize", "calibrate", "tflite", "evaluate", "behaviour", "consistency",
+                "speed")
 # What each stage builds on. A config field declares the stages that first read it (``at(...)``
 # in config.py); a stage's inputs are the fields of it and of every stage it builds on.
 # "student" stands for each ``student-<name>`` stage, "final" for each of FINAL_STAGES.

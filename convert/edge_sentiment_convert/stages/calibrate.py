@@ -36,8 +36,7 @@ def calibrate(b: Build, name: str) -> dict[str, Any]:
 def apply_calibration(b: Build, name: str, fitted: dict[str, Any]) -> None:
     """Rewrite the eval bundles with their calibration (cheap; idempotent)."""
     b.cal = {who: Calibration(f["temperature"], tuple(f["bias"])) for who, f in fitted.items()}
-    b.single_bundle(f"cand-{name}", b.layout.student(name) / "student.int8.onnx", "onnx", "int8",
-                    b.layout.vocab_tokenizer)
+    b.single_bundle(f"cand-{name}", b.final_onnx(name), "onnx", "int8", b.layout.vocab_tokenizer)
     for precision in ("fp32", "int8"):
         b.single_bundle(f"teacher-{precision}", b.layout.teacher_onnx(precision), "onnx",
                         precision, b.teacher_tokenizer, who="teacher")
