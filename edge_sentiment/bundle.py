@@ -247,9 +247,10 @@ def write_manifest(root: Path, manifest: Manifest) -> Path:
 
 
 def artifact_for(root: Path, file: str, runtime: str, precision: str,
-                 input_shape: tuple[int | None, int | None]) -> Artifact:
+                 input_shape: tuple[int | None, int | None],
+                 lengths: tuple[int, ...] = ()) -> Artifact:
     """Describe a model file already written under ``root``."""
     path = root / file
     return Artifact(runtime=runtime, precision=precision, file=file,
                     sha256=sha256_file(path), bytes=path.stat().st_size,
-                    input_shape=input_shape)
+                    input_shape=input_shape, lengths=lengths)

@@ -180,7 +180,8 @@ def _try_candidates(bundle: Bundle, encoder: TextEncoder, plan: Plan,
                 for r in plan.rejected]
     failures: list[BackendError] = []
     for cand in plan.candidates:
-        opts = backends.BackendOptions(cand.provider, cand.threads, cand.artifact.fixed_length)
+        opts = backends.BackendOptions(cand.provider, cand.threads, cand.artifact.fixed_length,
+                                       cand.artifact.lengths)
         path = bundle.artifact_path(cand.artifact)
         try:
             backend = backends.backend_module(cand.backend).create(path, opts)

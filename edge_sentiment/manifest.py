@@ -96,6 +96,9 @@ class Artifact:
     sha256: str
     bytes: int
     input_shape: tuple[int | None, int | None]
+    # A TFLite file with one signature per fixed length (``len16``, ``len32``, ...), ascending,
+    # the last equal to input_shape's length: each text runs in the shortest that fits it.
+    lengths: tuple[int, ...] = ()
     where: str = field(default="artifact", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -109,6 +112,14 @@ class Artifact:
         shape = self.input_shape
         _need(len(shape) == 2 and all(d is None or (isinstance(d, int) and d > 0) for d in shape),
               f"{w}.input_shape", "must be [batch, length] of positive ints or null")
+        if self.lengths:
+            lengths = self.lengths
+            _need(self.runtime == "tflite", f"{w}.lengths", "only a TFLite artifact has lengths")
+            _need(all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in lengths)
+                  and list(lengths) == sorted(set(lengths)), f"{w}.lengths",
+                  "must be positive ints in ascending order")
+            _need(lengths[-1] == shape[1], f"{w}.lengths",
+                  "the longest must equal input_shape's length")
 
     @property
     def fixed_length(self) -> int | None:
@@ -187,6 +198,10 @@ class Manifest:
         for art in data["artifacts"]:
             art.pop("where", None)
             art["input_shape"] = list(art["input_shape"])
+            if art["lengths"]:
+                art["lengths"] = list(art["lengths"])
+            else:
+                art.pop("lengths")
         data["labels"] = list(self.labels)
         data["format"] = FORMAT
         if self.calibration is None:
@@ -217,6 +232,7 @@ def _artifact(raw: Any, i: int) -> Artifact:
         sha256=_get(raw, "sha256", str, where + "."),
         bytes=_get(raw, "bytes", int, where + "."),
         input_shape=tuple(shape),  # type: ignore[arg-type]
+        lengths=tuple(_get(raw, "lengths", list, where + ".")) if "lengths" in raw else (),
         where=where,
     )
 

@@ -144,7 +144,9 @@ class Build:
         write_bundle(out, name=name, version="0.0.0", labels=LABELS,
                      max_seq_length=self.cfg.max_seq_length, tokenizer_file=tokenizer,
                      models=[{"path": model, "runtime": runtime, "precision": precision,
-                              "input_shape": shape}], golden_texts=dev[:400],
+                              "input_shape": shape,
+                              "lengths": self.cfg.tflite_lengths if runtime == "tflite" else ()}],
+                     golden_texts=dev[:400],
                      reference_texts=dev[:2000], per_label=2, calibration=self.cal.get(who))
         return out
 

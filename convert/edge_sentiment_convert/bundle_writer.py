@@ -34,7 +34,7 @@ def _probs(encoder: TextEncoder, art_path: Path, art: Artifact, texts: list[str]
            batch: int = 64, calibration: Calibration | None = None) -> np.ndarray:
     module = backend_module(art.runtime)
     provider = "CPUExecutionProvider" if art.runtime == "onnx" else "xnnpack"
-    backend = module.create(art_path, BackendOptions(provider, 2, art.fixed_length))
+    backend = module.create(art_path, BackendOptions(provider, 2, art.fixed_length, art.lengths))
     rows = [predict_probs(encoder, backend, texts[start:start + batch], calibration)[0]
             for start in range(0, len(texts), batch)]
     backend.close()
@@ -83,7 +83,8 @@ def write_bundle(out: Path, *, name: str, version: str, labels: tuple[str, ...],
                  calibration: Calibration | None = None) -> Manifest:
     """Copy models and tokenizer into ``out`` and write a validated manifest.
 
-    ``models``: dicts with ``path``, ``runtime``, ``precision``, ``input_shape``.
+    ``models``: dicts with ``path``, ``runtime``, ``precision``, ``input_shape`` and, for a
+    TFLite file with one signature per length, ``lengths``.
     """
     if out.exists():
         shutil.rmtree(out)
@@ -94,7 +95,8 @@ def write_bundle(out: Path, *, name: str, version: str, labels: tuple[str, ...],
         target = Path(m["path"]).name
         shutil.copyfile(m["path"], out / target)
         artifacts.append(artifact_for(out, target, m["runtime"], m["precision"],
-                                      tuple(m["input_shape"])))  # type: ignore[arg-type]
+                                      tuple(m["input_shape"]),  # type: ignore[arg-type]
+                                      tuple(m.get("lengths", ()))))
     manifest = Manifest(
         name=name, version=version, labels=labels, max_seq_length=max_seq_length,
         truncation="head", tokenizer=TokenizerSpec("tokenizer.json", sha256_file(out / "tokenizer.json")),

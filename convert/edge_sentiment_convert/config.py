@@ -139,6 +139,9 @@ class BuildConfig:
     max_seq_length: int = at("teacher", default=128)
     # or weight_only, or auto (best dev agreement)
     tflite_quant: str = at("final", default="dynamic_tensorwise")
+    # One TFLite signature per fixed length (ascending, the last max_seq_length), weights shared:
+    # the runtime runs each text in the shortest that holds it. (): one [1, max_seq_length] graph.
+    tflite_lengths: tuple[int, ...] = at("final", default=())
     # False: per-tensor int8 weights, as TFLite TENSORWISE has
     onnx_per_channel: bool = at("student", default=True)
     onnx_quant: str = at("final", default="dynamic")  # one of ONNX_QUANT_MODES
@@ -201,7 +204,9 @@ def parse_config(data: dict[str, Any], source: str) -> BuildConfig:
         vocab = _build(VocabCfg, raw.pop("vocab", {}), f"{source} [vocab]")
         cfg: BuildConfig = _build(BuildConfig, {**raw, "teacher": teacher, "students": students,
                                                 "distill": distill, "vocab": vocab,
-                                                "gap_sources": tuple(raw.get("gap_sources", ()))},
+                                                "gap_sources": tuple(raw.get("gap_sources", ())),
+                                                "tflite_lengths": tuple(raw.get("tflite_lengths",
+                                                                                ()))},
                                   source)
     except ConfigError:
         raise
@@ -243,6 +248,12 @@ def _check(cfg: BuildConfig, source: str) -> None:
     _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
     need(cfg.onnx_quant in ONNX_QUANT_MODES,
          f"onnx_quant must be one of {', '.join(ONNX_QUANT_MODES)}")
+    lengths = cfg.tflite_lengths
+    need(not lengths or (all(_whole(n) and n > 0 for n in lengths)
+                         and list(lengths) == sorted(set(lengths))
+                         and lengths[-1] == cfg.max_seq_length),
+         "tflite_lengths must be positive whole numbers in ascending order, the last "
+         "max_seq_length")
     need(cfg.tflite_quant in TFLITE_QUANT_MODES,
          f"tflite_quant must be one of {', '.join(TFLITE_QUANT_MODES)}")
     need(not cfg.speed_texts or cfg.speed_texts in cfg.teacher.sources,

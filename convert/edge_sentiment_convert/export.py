@@ -141,14 +141,25 @@ def quantize_teacher(fp32: Path, out: Path) -> Path:
     return out
 
 
-def export_tflite(model: nn.Module, out: Path, length: int) -> Path:
-    """fp32 TFLite with a fixed [1, length] int32 input."""
+def export_tflite(model: nn.Module, out: Path, length: int, lengths: tuple[int, ...] = ()
+                  ) -> Path:
+    """fp32 TFLite with a fixed [1, length] int32 input; with ``lengths``, one signature per
+    length instead (``len16``, ``len32``, ...), sharing one copy of the weights."""
     import litert_torch
 
     model.eval()
-    sample = (torch.ones((1, length), dtype=torch.int32), torch.ones((1, length), dtype=torch.int32))
-    edge = litert_torch.convert(_Int32Inputs(model).eval(), sample)
-    edge.export(str(out))
+    wrapped = _Int32Inputs(model).eval()
+
+    def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return torch.ones((1, n), dtype=torch.int32), torch.ones((1, n), dtype=torch.int32)
+
+    if not lengths:
+        litert_torch.convert(wrapped, sample(length)).export(str(out))
+        return out
+    converter = litert_torch.signature(f"len{lengths[0]}", wrapped, sample(lengths[0]))
+    for n in lengths[1:]:
+        converter = converter.signature(f"len{n}", wrapped, sample(n))
+    converter.convert().export(str(out))
     return out
 
 

@@ -97,7 +97,7 @@ def final_bundle(build: Build, name: str, ctx: dict[str, Any]) -> Path:
     models = [{"path": build.final_onnx(name), "runtime": "onnx", "precision": "int8",
                "input_shape": [None, None]},
               {"path": folder / "student.int8.tflite", "runtime": "tflite", "precision": "int8",
-               "input_shape": [1, cfg.max_seq_length]}]
+               "input_shape": [1, cfg.max_seq_length], "lengths": list(cfg.tflite_lengths)}]
     write_bundle(out, name=cfg.name, version=cfg.version, labels=LABELS,
                  max_seq_length=cfg.max_seq_length,
                  tokenizer_file=build.layout.vocab_tokenizer, models=models,

@@ -15,6 +15,7 @@ class BackendOptions:
     provider: str
     threads: int
     fixed_length: int | None = None
+    lengths: tuple[int, ...] = ()  # a TFLite file's fixed-length signatures (manifest)
 
 
 class Backend(Protocol):

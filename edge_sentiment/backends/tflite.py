@@ -1,7 +1,9 @@
 """TFLite backend: ``ai_edge_litert`` first, else ``tflite_runtime``.
 
 TFLite interpreters are not thread safe, so calls are serialised with a lock.
-Models have fixed input shapes ([1, L]); each text runs alone, padded to L.
+Models have fixed input shapes ([1, L]); each text runs alone, padded to L. A model with one
+signature per length (``len16``, ``len32``, ...; the manifest's ``lengths``) runs each text in
+the shortest signature that holds it, so a 20-token review is not padded to 128.
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ def quiet_native_stderr() -> Iterator[None]:
         os.close(devnull)
 
 
+def shortest_fit(lengths: list[int], tokens: int) -> int:
+    """Index in ``lengths`` (ascending) of the shortest that holds ``tokens``; the longest when
+    none does (the text was truncated to it already)."""
+    return next((i for i, n in enumerate(lengths) if n >= tokens), len(lengths) - 1)
+
+
 class TfliteBackend:
     name = NAME
 
@@ -97,12 +105,40 @@ class TfliteBackend:
                 self._interp.allocate_tensors()
         except Exception as exc:
             raise BackendError(f"TFLite cannot load {model_path.name}: {exc}") from exc
-        details = sorted(self._interp.get_input_details(), key=lambda d: d["index"])
-        self._inputs = self._order_inputs(details)
-        self._output = self._interp.get_output_details()[0]["index"]
-        self.fixed_length = int(details[0]["shape"][1])
+        self._runners = self._signature_runners(model_path, options.lengths)
+        if self._runners:
+            self.fixed_length: int | None = None  # each text is padded to its signature here
+        else:
+            details = sorted(self._interp.get_input_details(), key=lambda d: d["index"])
+            self._inputs = self._order_inputs(details)
+            self._output = self._interp.get_output_details()[0]["index"]
+            self.fixed_length = int(details[0]["shape"][1])
         self.provider = options.provider
         self._lock = threading.Lock()
+
+    def _signature_runners(self, model_path: Path, lengths: tuple[int, ...]
+                           ) -> list[tuple[int, Any, list[str]]]:
+        """(length, runner, [ids input, mask input]) per manifest length, shortest first; [] for
+        a model run through its only subgraph. A file with several signatures needs lengths."""
+        names = list(self._interp.get_signature_list())
+        if not lengths:
+            if len(names) > 1:
+                raise BackendError(f"TFLite model {model_path.name} has signatures {names} but "
+                                   "the manifest lists no lengths for them")
+            return []
+        missing = [f"len{n}" for n in lengths if f"len{n}" not in names]
+        if missing:
+            raise BackendError(f"TFLite model {model_path.name} lacks the signatures {missing} "
+                               f"its manifest lists (it has {names})")
+        runners = []
+        for n in lengths:
+            runner = self._interp.get_signature_runner(f"len{n}")
+            inputs = sorted(runner.get_input_details())  # ids before mask: args_0, args_1
+            if len(inputs) != 2:
+                raise BackendError(f"TFLite signature len{n} has {len(inputs)} inputs; expected 2")
+            masks = [k for k in inputs if "mask" in k]
+            runners.append((n, runner, [*[k for k in inputs if k not in masks], *masks]))
+        return runners
 
     @staticmethod
     def _order_inputs(details: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -112,7 +148,19 @@ class TfliteBackend:
         by_mask = sorted(details, key=lambda d: "mask" in str(d["name"]))
         return by_mask if any("mask" in str(d["name"]) for d in details) else details
 
+    def _run_signature(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        pick = shortest_fit([r[0] for r in self._runners], int(mask.sum()))
+        width, runner, names = self._runners[pick]
+        pad_ids = np.zeros((1, width), dtype=np.int32)
+        pad_mask = np.zeros((1, width), dtype=np.int32)
+        n = min(width, ids.shape[0])
+        pad_ids[0, :n], pad_mask[0, :n] = ids[:n], mask[:n]
+        out = runner(**{names[0]: pad_ids, names[1]: pad_mask})
+        return np.array(next(iter(out.values())), dtype=np.float32).reshape(-1)
+
     def _run_one(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        if self._runners:
+            return self._run_signature(ids, mask)
         width = self.fixed_length or ids.shape[1]
         pad_ids = np.zeros((1, width), dtype=self._inputs[0]["dtype"])
         pad_mask = np.zeros((1, width), dtype=self._inputs[1]["dtype"])

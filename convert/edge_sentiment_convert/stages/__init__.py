@@ -22,7 +22,8 @@ LATE_KEYS: dict[str, Any] = {"arch": "transformer", "kernel": 0, "augment": 0, "
                              "emoji_copies": 0, "keep_identity": False, "calibrate": False,
                              "min_neutral_recall": 0.0, "speed_baseline": "",
                              "negation_copies": 0, "contrast_copies": 0,
-                             "reuse": "never", "onnx_quant": "dynamic"}
+                             "reuse": "never", "onnx_quant": "dynamic",
+                             "tflite_lengths": ()}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
 FINAL_STAGES = ("quantize", "calibrate", "tflite", "evaluate", "behaviour", "consistency",
                 "speed")

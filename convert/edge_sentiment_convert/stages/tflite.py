@@ -37,7 +37,8 @@ def tflite(b: Build, name: str) -> Tflite:
     keep = json.loads(b.layout.vocab_keep.read_text())
     model = b.make_student(idx, len(keep))
     model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
-    export_tflite(model.eval(), folder / "student.fp32.tflite", b.cfg.max_seq_length)
+    export_tflite(model.eval(), folder / "student.fp32.tflite", b.cfg.max_seq_length,
+                  b.cfg.tflite_lengths)
     modes = TFLITE_SCHEMES if b.cfg.tflite_quant == "auto" else (b.cfg.tflite_quant,)
     made = {m: quantize_tflite(folder / "student.fp32.tflite",
                                folder / f"student.int8.{m}.tflite", m) for m in modes}
