@@ -36,9 +36,12 @@ class Candidate:
     reason: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"backend": self.backend, "provider": self.provider, "threads": self.threads,
-                "artifact": self.artifact.file, "precision": self.artifact.precision,
-                "reason": self.reason}
+        out = {"backend": self.backend, "provider": self.provider, "threads": self.threads,
+               "artifact": self.artifact.file, "precision": self.artifact.precision,
+               "reason": self.reason}
+        if self.artifact.lengths:  # fixed-length signatures: each text runs in the shortest
+            out["lengths"] = list(self.artifact.lengths)
+        return out
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,10 @@ def _providers(backend: str, profile: Profile, request: Request,
             how = "requested" if request.provider else f"profile {profile.name} order"
             chosen.append((provider, how))
     return chosen
+
+
+def _lengths(art: Artifact) -> str:
+    return f" (lengths {'/'.join(map(str, art.lengths))})" if art.lengths else ""
 
 
 def _artifacts(backend: str, artifacts: tuple[Artifact, ...], profile: Profile) -> list[Artifact]:
@@ -120,7 +127,7 @@ def select_plan(facts: HardwareFacts, runtimes: dict[str, str], providers: dict[
                                         providers.get(backend, []), rejected):
             for art in arts:
                 reason = f"{why}; provider {provider} ({how}); {art.precision} artifact " \
-                         f"{art.file}; {threads} threads"
+                         f"{art.file}{_lengths(art)}; {threads} threads"
                 candidates.append(Candidate(backend, provider, art, threads, reason))
     if not candidates:
         _raise_empty(request, runtimes, providers, artifacts, rejected)

@@ -33,6 +33,8 @@ def test_smoke_bundle_loads_and_passes_self_test(smoke_bundle: Path, runtime: st
     assert {a.runtime for a in manifest.artifacts} == {"onnx", "tflite"}
     assert all(a.precision == "int8" for a in manifest.artifacts)
     assert manifest.golden, "the build must write golden examples"
+    tflite = next(a for a in manifest.artifacts if a.runtime == "tflite")
+    assert tflite.lengths == (16, 32, 64) and tflite.input_shape == (1, 64)
     clf = SentimentClassifier.load(bundle, runtime=runtime)  # runs the golden self-test
     assert clf.info.backend == runtime
     assert clf.classify("fine").label in manifest.labels

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,17 @@ def test_pi3_prefers_tflite() -> None:
     plan = select_plan(facts, BOTH, CPU, prof, Request(), ARTIFACTS)
     assert [c.backend for c in plan.candidates][:2] == ["tflite", "tflite"]
     assert plan.candidates[0].provider == "xnnpack"
+
+
+def test_plan_names_a_tflite_artifact_s_lengths() -> None:
+    facts = detect(SYSROOTS / "raspberry-pi-4")
+    prof = match_profile(facts, load_profiles(), "raspberry-pi-3")
+    arts = tuple(replace(a, input_shape=(1, 64), lengths=(16, 32, 64))
+                 if a.runtime == "tflite" else a for a in ARTIFACTS)
+    first = select_plan(facts, BOTH, CPU, prof, Request(), arts).candidates[0]
+    assert "(lengths 16/32/64)" in first.reason and first.to_json()["lengths"] == [16, 32, 64]
+    plain = select_plan(facts, BOTH, CPU, prof, Request(), ARTIFACTS).candidates[0]
+    assert "lengths" not in plain.reason and "lengths" not in plain.to_json()
 
 
 def test_jetson_orin_with_gpu_build_uses_tensorrt_first() -> None:
