@@ -1,190 +1,178 @@
-"""Benchmark report: the shipped student against the teacher and VADER, on the same texts.
+"""Benchmark on real text: the default bundle's student on both runtimes against its peers.
 
+    pip install -e '.[bench]'
     python bench/run.py --data ../shared/data --build build/default --out docs/benchmarks.md
 
-``--build`` is the folder of a full conversion build (it holds the fine-tuned teacher and its
-ONNX exports). Each model runs in its own process (clean RSS). For each: macro-F1 on the
-3-class test splits, SST-2 test accuracy (binary decision), single-text p50/p99 latency,
-batch-32 throughput, peak RSS and size on disk. Writes the table, the machine description
-and a PNG chart of accuracy against latency.
+Texts are ``amazon_marc_en`` test reviews (real lengths). Each model runs in its own process
+(``--one``), for a clean peak RSS; cold start is a fresh process loading the model and
+classifying one text. Per model: single-text p50 and p99 at 1 and 2 threads, one 256-text call
+and calls of 32 at 2 threads (texts/s), a loop of one-text calls, peak RSS, size, and macro-F1
+on the 3-class test splits. ``--build`` (a conversion build folder) adds the teacher as ONNX
+fp32 and int8; without it they are left out and the report says so. The compute floor
+(``floor.py``) and a speed-against-macro-F1 plot close the report.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from edge_sentiment.manifest import LABELS
+sys.path.insert(0, str(Path(__file__).parent))
 
 ROOT = Path(__file__).parents[1]
-MODELS = ["student int8 ONNX", "student int8 TFLite", "teacher PyTorch fp32", "teacher ONNX fp32",
-          "teacher ONNX int8 (ORT dynamic)", "VADER"]
+TEXTS = "amazon_marc_en"
+SPLITS = ("amazon_marc_en", "twitter_us_airline", "sst5_3class")
+STUDENT = ("student int8 ONNX", "student int8 TFLite")
+TEACHER = ("teacher ONNX fp32", "teacher ONNX int8")
+PEERS = ("fastText", "TF-IDF + logistic regression", "VADER")
 
 
-class Vader:
-    labels = LABELS
-
-    def __init__(self) -> None:
-        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-        self.sia = SentimentIntensityAnalyzer()
-
-    def classify(self, texts: list[str]) -> list[Any]:
-        from edge_sentiment import Prediction
-
-        out = []
-        for t in texts:
-            c = self.sia.polarity_scores(t)["compound"]
-            label = "positive" if c >= 0.05 else "negative" if c <= -0.05 else "neutral"
-            pos = (c + 1) / 2  # binary decision: positive iff compound >= 0
-            out.append(Prediction(label, 1.0, {"negative": 1 - pos, "neutral": 0.0, "positive": pos}))
-        return out
-
-
-class TorchTeacher:
-    labels = LABELS
-
-    def __init__(self, build: Path) -> None:
-        import torch
-
-        from edge_sentiment_convert.teacher import Teacher, load_tokenizer, teacher_dir
-
-        torch.set_num_threads(2)
-        self.model = Teacher(3)
-        self.model.load_state_dict(torch.load(build / "teacher" / "teacher.pt", weights_only=True))
-        self.model.eval()
-        self.tok = load_tokenizer(teacher_dir() / "tokenizer.json", 128)
-
-    def classify(self, texts: list[str]) -> list[Any]:
-        import numpy as np
-
-        from edge_sentiment import Prediction
-        from edge_sentiment_convert.teacher import predict_logits
-
-        logits = predict_logits(self.model, self.tok, texts, batch=32, progress=False)
-        p = np.exp(logits - logits.max(1, keepdims=True))
-        p /= p.sum(1, keepdims=True)
-        return [Prediction(LABELS[int(r.argmax())], float(r.max()), dict(zip(LABELS, map(float, r))))
-                for r in p]
-
-
-def _load(name: str, build: Path) -> tuple[Any, int]:
+def load(name: str, threads: int, data: Path, build: Path | None, cache: Path) -> tuple[Any, int]:
+    """(model, bytes on disk)."""
     from edge_sentiment import SentimentClassifier
-    from edge_sentiment.bundle import default_bundle_path
+    from edge_sentiment.bundle import open_bundle
 
-    eb = build / "eval_bundles"
-    size = lambda *ps: sum(p.stat().st_size for p in ps)  # noqa: E731
-    if name == "student int8 ONNX":
-        b = default_bundle_path()
-        return SentimentClassifier.load(runtime="onnx"), size(b / "student.int8.onnx", b / "tokenizer.json")
-    if name == "student int8 TFLite":
-        b = default_bundle_path()
-        files = (b / "student.int8.tflite", b / "tokenizer.json")
-        return SentimentClassifier.load(runtime="tflite"), size(*files)
-    if name == "teacher ONNX fp32":
-        return SentimentClassifier.load(eb / "teacher-fp32", runtime="onnx"), size(
-            *(eb / "teacher-fp32").glob("*.onnx"))
-    if name == "teacher ONNX int8 (ORT dynamic)":
-        return SentimentClassifier.load(eb / "teacher-int8", runtime="onnx"), size(
-            *(eb / "teacher-int8").glob("*.onnx"))
-    if name == "teacher PyTorch fp32":
-        return TorchTeacher(build), size(build / "teacher" / "teacher.pt")
-    return Vader(), size(*Path(__import__("vaderSentiment").__file__).parent.glob("*.txt"))
+    if name in STUDENT or name in TEACHER:
+        bundle = None
+        if name in TEACHER:
+            assert build is not None
+            bundle = build / "eval_bundles" / ("teacher-fp32" if "fp32" in name else "teacher-int8")
+        runtime = "tflite" if "TFLite" in name else "onnx"
+        clf = SentimentClassifier.load(bundle, runtime=runtime, threads=threads)
+        b = open_bundle(bundle)
+        art = next(a for a in b.manifest.artifacts if a.runtime == runtime)
+        return clf, art.bytes + (b.root / b.manifest.tokenizer.file).stat().st_size
+    import peers
+
+    model: Any = {"fastText": lambda: peers.FastText(data, cache),
+                  "TF-IDF + logistic regression": lambda: peers.TfidfLogReg(data, cache),
+                  "VADER": peers.Vader}[name]()
+    return model, model.size
 
 
-def one(name: str, data: Path, build: Path) -> dict[str, Any]:
-    from edge_sentiment.bench import SAMPLE_TEXTS, peak_rss_mb
+def timed(fn: Any) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def single_ms(model: Any, texts: list[str]) -> list[float]:
+    """Each text in a call of its own, in ms, sorted."""
+    out = []
+    for t in texts:
+        t0 = time.perf_counter()
+        model.classify([t])
+        out.append((time.perf_counter() - t0) * 1000)
+    return sorted(out)
+
+
+def one(name: str, data: Path, build: Path | None, cache: Path, n: int) -> dict[str, Any]:
+    from edge_sentiment.bench import peak_rss_mb
     from edge_sentiment.evaluate import evaluate, read_labeled_tsv
 
-    model, size = _load(name, build)
-    lat = []
-    for i in range(300):
-        t0 = time.perf_counter()
-        model.classify([SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)]])
-        lat.append((time.perf_counter() - t0) * 1000)
-    batch = [SAMPLE_TEXTS[i % len(SAMPLE_TEXTS)] for i in range(32)]
+    texts = read_labeled_tsv(data / TEXTS / "test.tsv")[0][:n]
+    out: dict[str, Any] = {"name": name}
+    for threads in (1, 2):
+        model, size = load(name, threads, data, build, cache)
+        model.classify(texts[:8])  # warm up
+        lat = single_ms(model, texts)
+        out[f"p50_ms_t{threads}"] = round(statistics.median(lat), 3)
+        out[f"p99_ms_t{threads}"] = round(lat[int(0.99 * (len(lat) - 1))], 3)
+    out["loop_texts_per_s"] = round(len(texts) / sum(lat) * 1000, 1)
+    calls = [texts[i:i + 256] for i in range(0, len(texts) - 255, 256)] or [texts]
+    out["batch256_texts_per_s"] = round(
+        sum(map(len, calls)) / sum(timed(lambda c=c: model.classify(c)) for c in calls), 1)
+    out["batch32_texts_per_s"] = round(len(texts) / sum(
+        timed(lambda s=s: model.classify(texts[s:s + 32])) for s in range(0, len(texts), 32)), 1)
+    out["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    out["size_mb"] = round(size / 1e6, 2)
+    for src in SPLITS:
+        split_texts, gold = read_labeled_tsv(data / src / "test.tsv")
+        out[f"{src}_macro_f1"] = evaluate(model, split_texts, gold)[0]["macro_f1"]
+    return out
+
+
+def cold_start(name: str, args: argparse.Namespace) -> float:
+    cmd = [sys.executable, __file__, *_common(args), "--cold", name]
     t0 = time.perf_counter()
-    for _ in range(10):
-        model.classify(batch)
-    thr = 320 / (time.perf_counter() - t0)
-    rss = peak_rss_mb()  # serving footprint: before the evaluation's larger batches
-    scores = {}
-    for src in ("amazon_marc_en", "twitter_us_airline", "sst5_3class", "amazon_alexa", "sst2"):
-        texts, gold = read_labeled_tsv(data / src / "test.tsv")
-        result, _ = evaluate(model, texts, gold)
-        scores[src] = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"]}
-    lat.sort()
-    return {"name": name, "scores": scores, "p50_ms": round(statistics.median(lat), 3),
-            "p99_ms": round(lat[int(0.99 * len(lat))], 3), "throughput_per_s": round(thr, 1),
-            "peak_rss_mb": round(rss, 1), "size_mb": round(size / 1e6, 2)}
+    subprocess.run(cmd, check=True, capture_output=True)
+    return round(time.perf_counter() - t0, 2)
 
 
-def write_report(rows: list[dict[str, Any]], out: Path, cmd: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    srcs = ["amazon_marc_en", "twitter_us_airline", "sst5_3class", "amazon_alexa", "sst2"]
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for r in rows:
-        f1 = statistics.mean(r["scores"][s]["macro_f1"] for s in srcs[:3]) * 100
-        ax.scatter(r["p50_ms"], f1)
-        ax.annotate(r["name"], (r["p50_ms"], f1), fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("single-text p50 latency, ms (log)")
-    ax.set_ylabel("mean macro-F1: marc, airline, sst5 (test)")
-    fig.tight_layout()
-    png = out.with_suffix(".png")
-    fig.savefig(png, dpi=100)
-    lines = ["# Benchmarks", "", f"Produced by `{cmd}` in one run, on the same texts.", "",
-             f"Machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-             f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}; each model in "
-             "its own process, 2 threads. Each split cell is accuracy / macro-F1 on its test split "
-             "(SST-2: the binary decision). Latency is one text, tokenization included. Peak RSS is the "
-             "process after loading, 300 single texts and 10 batches of 32, measured before "
-             "the evaluation runs.", "",
-             "| model | marc acc / F1 | airline acc / F1 | sst5 acc / F1 | alexa acc / F1 | "
-             "SST-2 acc / F1 | p50 ms | p99 ms | "
-             "batch-32 texts/s | peak RSS MB | size MB |", "|---" * 11 + "|"]
-    for r in rows:
-        s = r["scores"]
-        lines.append(f"| {r['name']} | " + " | ".join(
-            f"{100 * s[k]['accuracy']:.1f} / {100 * s[k]['macro_f1']:.1f}" for k in srcs)
-                     + f" | {r['p50_ms']} | {r['p99_ms']} | {r['throughput_per_s']} | "
-                     f"{r['peak_rss_mb']} | {r['size_mb']} |")
-    lines += ["", f"![accuracy against latency]({png.name})", ""]
-    out.write_text("\n".join(lines), encoding="utf-8")
+def _common(args: argparse.Namespace) -> list[str]:
+    extra = ["--build", str(args.build)] if args.build else []
+    return ["--data", str(args.data), "--cache", str(args.cache), "--n", str(args.n), *extra]
 
 
-def main() -> int:
+def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    r = subprocess.run([sys.executable, __file__, *_common(args), "--one", name],
+                       capture_output=True, text=True, check=False)
+    if r.returncode != 0:
+        raise SystemExit(f"bench of {name} failed:\n{r.stderr[-3000:]}")
+    row: dict[str, Any] = json.loads(r.stdout.strip().splitlines()[-1])
+    row["cold_start_s"] = cold_start(name, args)
+    print(json.dumps(row), file=sys.stderr)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--build", type=Path, required=True)
+    ap.add_argument("--build", type=Path, help="a conversion build folder (adds the teacher)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "es-bench")
+    ap.add_argument("--n", type=int, default=1000, help="test texts timed per model")
     ap.add_argument("--one", help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.one:
-        print(json.dumps(one(args.one, args.data, args.build)))
+    ap.add_argument("--cold", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    args.cache.mkdir(parents=True, exist_ok=True)
+    if args.cold:
+        load(args.cold, 2, args.data, args.build, args.cache)[0].classify(["A fine product."])
         return 0
-    rows = []
-    for name in MODELS:
-        r = subprocess.run([sys.executable, __file__, "--data", str(args.data), "--build",
-                            str(args.build), "--one", name], capture_output=True, text=True, check=False)
-        if r.returncode != 0:
-            print(r.stderr[-2000:], file=sys.stderr)
-            return 1
-        rows.append(json.loads(r.stdout.strip().splitlines()[-1]))
-        print(json.dumps(rows[-1]), file=sys.stderr)
-    write_report(rows, args.out, " ".join(["python", "bench/run.py", *sys.argv[1:]]))
+    if args.one:
+        print(json.dumps(one(args.one, args.data, args.build, args.cache, args.n)))
+        return 0
+    names = [*STUDENT, *(TEACHER if args.build else ()), *PEERS]
+    rows = [measure(name, args) for name in names]
+    import floor
+    import report
+
+    from edge_sentiment.bundle import open_bundle
+    from edge_sentiment.evaluate import read_labeled_tsv
+    from edge_sentiment.tokenize import TextEncoder
+
+    bundle = open_bundle(None)
+    texts = read_labeled_tsv(args.data / TEXTS / "test.tsv")[0][:args.n]
+    enc = TextEncoder(bundle.root / bundle.manifest.tokenizer.file, bundle.manifest)
+    lengths = [len(r) for r in enc.rows(texts)]
+    onnx_file = next(a.file for a in bundle.manifest.artifacts if a.runtime == "onnx")
+    fl = floor.floor(bundle.root / onnx_file, bundle.root, texts, lengths)
+    cmd = "python bench/run.py " + " ".join(
+        a if " " not in a else repr(a) for a in (argv if argv is not None else sys.argv[1:]))
+    machine = f"{platform.machine()}, {_cpu()}, {os.cpu_count()} cores, Python " \
+              f"{platform.python_version()}"
+    report.write(rows, fl, args.out, cmd, machine, bundle.manifest.version, lengths,
+                 teacher=bool(args.build))
     return 0
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
 
 
 if __name__ == "__main__":

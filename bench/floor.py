@@ -1,0 +1,148 @@
+"""The compute floor of a model on this machine: what one text must cost at least.
+
+floor(text of L tokens) = tokenizing + one empty ONNX Runtime call + MACs(L) / int8 MatMul rate
+
+- MACs come from the graph itself: ONNX shape inference at [1, L] gives every MatMul's operand
+  shapes (weight MatMuls and the attention products alike);
+- the int8 MatMul rate is a bare dynamic-int8 MatMul of the model's most common weight shape,
+  at L rows, timed on this machine at the given thread count;
+- tokenizing and the empty call are timed here too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MATMULS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3), "Gemm": (0, 1)}
+
+
+def _median_us(fn: Callable[[], Any], runs: int = 200) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def _shapes(model: Any, length: int) -> dict[str, list[int]]:
+    import onnx
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    for inp in m.graph.input:
+        for dim, value in zip(inp.type.tensor_type.shape.dim, (1, length)):
+            dim.ClearField("dim_param")
+            dim.dim_value = value
+    inferred = onnx.shape_inference.infer_shapes(m)
+    out = {i.name: list(i.dims) for i in m.graph.initializer}
+    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+        if dims and all(d > 0 for d in dims):
+            out[vi.name] = dims
+    return out
+
+
+def macs(onnx_path: Path, length: int) -> tuple[int, tuple[int, int]]:
+    """Multiply-accumulates of one text of ``length`` tokens, and the most common weight shape."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    shapes = _shapes(model, length)
+    weights = {i.name for i in model.graph.initializer}
+    total, kinds = 0, Counter[tuple[int, int]]()
+    for node in model.graph.node:
+        if node.op_type not in MATMULS:
+            continue
+        a, b = (node.input[i] for i in MATMULS[node.op_type])
+        if a not in shapes or b not in shapes:
+            raise ValueError(f"no shape for {node.name} ({node.op_type}) at length {length}")
+        sa, sb = shapes[a], shapes[b]
+        total += int(np.prod(sa)) * sb[-1]  # rows x K x N
+        if b in weights:
+            kinds[(sb[0], sb[1])] += 1
+    return total, kinds.most_common(1)[0][0]
+
+
+def int8_matmul_gmacs(k: int, n: int, rows: int, threads: int) -> float:
+    """GMAC/s of a bare dynamic-int8 MatMul [rows, k] x [k, n] in ONNX Runtime."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    rng = np.random.default_rng(0)
+    w = numpy_helper.from_array(rng.standard_normal((k, n)).astype(np.float32), "w")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "mm",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, k])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, n])],
+                              [w])
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32, int8 = Path(tmp) / "mm.onnx", Path(tmp) / "mm.int8.onnx"
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), fp32)
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        sess = ort.InferenceSession(str(int8), so, providers=["CPUExecutionProvider"])
+    x = rng.standard_normal((rows, k)).astype(np.float32)
+    us = _median_us(lambda: sess.run(None, {"x": x}), runs=500)
+    return rows * k * n / us / 1e3
+
+
+def empty_call_us(threads: int) -> float:
+    """One ONNX Runtime call of an Identity graph."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "id",
+                              [helper.make_tensor_value_info("x", TensorProto.INT64, [1, None])],
+                              [helper.make_tensor_value_info("y", TensorProto.INT64, [1, None])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+    x = np.ones((1, 32), dtype=np.int64)
+    return _median_us(lambda: sess.run(None, {"x": x}), runs=1000)
+
+
+def tokenize_us(bundle: Path, texts: list[str]) -> float:
+    """Median time to turn one text into token ids with the bundle's tokenizer."""
+    from edge_sentiment.bundle import open_bundle
+    from edge_sentiment.tokenize import TextEncoder
+
+    b = open_bundle(bundle)
+    enc = TextEncoder(b.root / b.manifest.tokenizer.file, b.manifest)
+    times = []
+    for t in texts:
+        t0 = time.perf_counter()
+        enc.rows([t])
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times) * 1e6
+
+
+def floor(onnx_path: Path, bundle: Path, texts: list[str], lengths: list[int]) -> dict[str, Any]:
+    """The floor at 1 and 2 threads for a text of the median length of ``lengths``."""
+    length = int(statistics.median(lengths))
+    total, (k, n) = macs(onnx_path, length)
+    out: dict[str, Any] = {"median_tokens": length, "macs_per_token": round(total / length),
+                           "macs_median_text": total, "matmul_shape": [k, n],
+                           "tokenize_us": round(tokenize_us(bundle, texts), 1)}
+    for threads in (1, 2):
+        rate = int8_matmul_gmacs(k, n, length, threads)
+        call = empty_call_us(threads)
+        compute = total / rate / 1e3
+        out[f"threads{threads}"] = {
+            "int8_matmul_gmacs": round(rate, 1), "empty_call_us": round(call, 1),
+            "compute_us": round(compute, 1),
+            "floor_us": round(out["tokenize_us"] + call + compute, 1),
+            "floor_batched_texts_per_s": round(1e6 / (out["tokenize_us"] + compute))}
+    return out
