@@ -1,0 +1,31 @@
+"""bench/floor.py counts a graph's multiply-accumulates from its MatMul shapes."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+sys.path.insert(0, str(Path(__file__).parents[1] / "bench"))
+
+import floor  # noqa: E402
+
+
+def test_macs_counts_weight_and_activation_matmuls(tmp_path: Path) -> None:
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((8, 4), dtype=np.float32), "w")
+    nodes = [helper.make_node("MatMul", ["x", "w"], ["h"]),  # [1, L, 8] x [8, 4]
+             helper.make_node("Transpose", ["h"], ["ht"], perm=[0, 2, 1]),
+             helper.make_node("MatMul", ["h", "ht"], ["y"])]  # [1, L, 4] x [1, 4, L]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "L", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "L", "L"])], [w])
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    total, shape = floor.macs(path, 10)
+    assert total == 10 * 8 * 4 + 10 * 4 * 10
+    assert shape == (8, 4)
