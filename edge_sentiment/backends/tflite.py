@@ -117,9 +117,10 @@ class TfliteBackend:
         self._lock = threading.Lock()
 
     def _signature_runners(self, model_path: Path, lengths: tuple[int, ...]
-                           ) -> list[tuple[int, Any, list[str]]]:
-        """(length, runner, [ids input, mask input]) per manifest length, shortest first; [] for
-        a model run through its only subgraph. A file with several signatures needs lengths."""
+                           ) -> list[tuple[int, Any, list[tuple[str, Any]]]]:
+        """(length, runner, [(ids input, dtype), (mask input, dtype)]) per manifest length,
+        shortest first; [] for a model run through its only subgraph. A file with several
+        signatures needs lengths."""
         names = list(self._interp.get_signature_list())
         if not lengths:
             if len(names) > 1:
@@ -133,11 +134,13 @@ class TfliteBackend:
         runners = []
         for n in lengths:
             runner = self._interp.get_signature_runner(f"len{n}")
-            inputs = sorted(runner.get_input_details())  # ids before mask: args_0, args_1
+            details = runner.get_input_details()
+            inputs = sorted(details)  # ids before mask: args_0, args_1
             if len(inputs) != 2:
                 raise BackendError(f"TFLite signature len{n} has {len(inputs)} inputs; expected 2")
             masks = [k for k in inputs if "mask" in k]
-            runners.append((n, runner, [*[k for k in inputs if k not in masks], *masks]))
+            names = [*[k for k in inputs if k not in masks], *masks]
+            runners.append((n, runner, [(k, details[k]["dtype"]) for k in names]))
         return runners
 
     @staticmethod
@@ -150,12 +153,12 @@ class TfliteBackend:
 
     def _run_signature(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         pick = shortest_fit([r[0] for r in self._runners], int(mask.sum()))
-        width, runner, names = self._runners[pick]
-        pad_ids = np.zeros((1, width), dtype=np.int32)
-        pad_mask = np.zeros((1, width), dtype=np.int32)
+        width, runner, ((ids_name, ids_type), (mask_name, mask_type)) = self._runners[pick]
+        pad_ids = np.zeros((1, width), dtype=ids_type)
+        pad_mask = np.zeros((1, width), dtype=mask_type)
         n = min(width, ids.shape[0])
         pad_ids[0, :n], pad_mask[0, :n] = ids[:n], mask[:n]
-        out = runner(**{names[0]: pad_ids, names[1]: pad_mask})
+        out = runner(**{ids_name: pad_ids, mask_name: pad_mask})
         return np.array(next(iter(out.values())), dtype=np.float32).reshape(-1)
 
     def _run_one(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
