@@ -114,7 +114,7 @@ class Artifact:
               f"{w}.input_shape", "must be [batch, length] of positive ints or null")
         if self.lengths:
             lengths = self.lengths
-            _need(self.runtime == "tflite", f"{w}.lengths", "only a TFLite artifact has lengths")
+            _need(shape[1] is not None, f"{w}.lengths", "needs a fixed input_shape length")
             _need(all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in lengths)
                   and list(lengths) == sorted(set(lengths)), f"{w}.lengths",
                   "must be positive ints in ascending order")
