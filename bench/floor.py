@@ -114,28 +114,34 @@ def empty_call_us(threads: int) -> float:
     return _median_us(lambda: sess.run(None, {"x": x}), runs=1000)
 
 
-def tokenize_us(bundle: Path, texts: list[str]) -> float:
-    """Median time to turn one text into token ids with the bundle's tokenizer."""
-    from edge_sentiment.bundle import open_bundle
+def tokenized(bundle: Any, texts: list[str]) -> tuple[float, list[int]]:
+    """Median time to turn one text into token ids with the bundle's tokenizer, and each
+    text's token count."""
     from edge_sentiment.tokenize import TextEncoder
 
-    b = open_bundle(bundle)
-    enc = TextEncoder(b.root / b.manifest.tokenizer.file, b.manifest)
-    times = []
+    enc = TextEncoder(bundle.root / bundle.manifest.tokenizer.file, bundle.manifest)
+    times, lengths = [], []
     for t in texts:
         t0 = time.perf_counter()
-        enc.rows([t])
+        (row,) = enc.rows([t])
         times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e6
+        lengths.append(len(row))
+    return statistics.median(times) * 1e6, lengths
 
 
-def floor(onnx_path: Path, bundle: Path, texts: list[str], lengths: list[int]) -> dict[str, Any]:
-    """The floor at 1 and 2 threads for a text of the median length of ``lengths``."""
+def floor(bundle_root: Path | None, texts: list[str]) -> tuple[dict[str, Any], list[int]]:
+    """The bundle's ONNX student's floor at 1 and 2 threads for a text of the median length of
+    ``texts``, and their token counts."""
+    from edge_sentiment.bundle import open_bundle
+
+    bundle = open_bundle(bundle_root)
+    onnx_file = next(a.file for a in bundle.manifest.artifacts if a.runtime == "onnx")
+    tokenize, lengths = tokenized(bundle, texts)
     length = int(statistics.median(lengths))
-    total, (k, n) = macs(onnx_path, length)
+    total, (k, n) = macs(bundle.root / onnx_file, length)
     out: dict[str, Any] = {"median_tokens": length, "macs_per_token": round(total / length),
                            "macs_median_text": total, "matmul_shape": [k, n],
-                           "tokenize_us": round(tokenize_us(bundle, texts), 1)}
+                           "tokenize_us": round(tokenize, 1)}
     for threads in (1, 2):
         rate = int8_matmul_gmacs(k, n, length, threads)
         call = empty_call_us(threads)
@@ -145,4 +151,4 @@ def floor(onnx_path: Path, bundle: Path, texts: list[str], lengths: list[int]) -
             "compute_us": round(compute, 1),
             "floor_us": round(out["tokenize_us"] + call + compute, 1),
             "floor_batched_texts_per_s": round(1e6 / (out["tokenize_us"] + compute))}
-    return out
+    return out, lengths

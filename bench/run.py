@@ -148,14 +148,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from edge_sentiment.bundle import open_bundle
     from edge_sentiment.evaluate import read_labeled_tsv
-    from edge_sentiment.tokenize import TextEncoder
 
     bundle = open_bundle(None)
     texts = read_labeled_tsv(args.data / TEXTS / "test.tsv")[0][:args.n]
-    enc = TextEncoder(bundle.root / bundle.manifest.tokenizer.file, bundle.manifest)
-    lengths = [len(r) for r in enc.rows(texts)]
-    onnx_file = next(a.file for a in bundle.manifest.artifacts if a.runtime == "onnx")
-    fl = floor.floor(bundle.root / onnx_file, bundle.root, texts, lengths)
+    fl, lengths = floor.floor(bundle.root, texts)
     cmd = "python bench/run.py " + " ".join(
         a if " " not in a else repr(a) for a in (argv if argv is not None else sys.argv[1:]))
     machine = f"{platform.machine()}, {_cpu()}, {os.cpu_count()} cores, Python " \

@@ -167,8 +167,6 @@ class Build:
         best = next(c for c in pareto if c.chosen)
         chosen = best.name
         self.stage("quantize", lambda: quantize(self, chosen), chosen)
-        self.single_bundle(f"cand-{chosen}", self.final_onnx(chosen), "onnx", "int8",
-                           self.layout.vocab_tokenizer)  # uncalibrated, for the calibrate stage
         fitted = self.stage("calibrate", lambda: calibrate(self, chosen), chosen)
         apply_calibration(self, chosen, fitted)
         tfl = self.stage("tflite", lambda: tflite(self, chosen), chosen, result=Tflite)

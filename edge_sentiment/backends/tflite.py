@@ -117,8 +117,8 @@ class TfliteBackend:
         self._lock = threading.Lock()
 
     def _signature_runners(self, model_path: Path, lengths: tuple[int, ...]
-                           ) -> list[tuple[int, Any, list[tuple[str, Any]]]]:
-        """(length, runner, [(ids input, dtype), (mask input, dtype)]) per manifest length,
+                           ) -> list[tuple[int, Any, list[dict[str, Any]]]]:
+        """(length, runner, [ids input, mask input] details) per manifest length,
         shortest first; [] for a model run through its only subgraph. A file with several
         signatures needs lengths."""
         names = list(self._interp.get_signature_list())
@@ -134,13 +134,9 @@ class TfliteBackend:
         runners = []
         for n in lengths:
             runner = self._interp.get_signature_runner(f"len{n}")
-            details = runner.get_input_details()
-            inputs = sorted(details)  # ids before mask: args_0, args_1
-            if len(inputs) != 2:
-                raise BackendError(f"TFLite signature len{n} has {len(inputs)} inputs; expected 2")
-            masks = [k for k in inputs if "mask" in k]
-            names = [*[k for k in inputs if k not in masks], *masks]
-            runners.append((n, runner, [(k, details[k]["dtype"]) for k in names]))
+            details = runner.get_input_details()  # name -> details; args_0 (ids), args_1 (mask)
+            inputs = self._order_inputs([{**d, "name": k} for k, d in sorted(details.items())])
+            runners.append((n, runner, inputs))
         return runners
 
     @staticmethod
@@ -151,24 +147,28 @@ class TfliteBackend:
         by_mask = sorted(details, key=lambda d: "mask" in str(d["name"]))
         return by_mask if any("mask" in str(d["name"]) for d in details) else details
 
-    def _run_signature(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        pick = shortest_fit([r[0] for r in self._runners], int(mask.sum()))
-        width, runner, ((ids_name, ids_type), (mask_name, mask_type)) = self._runners[pick]
-        pad_ids = np.zeros((1, width), dtype=ids_type)
-        pad_mask = np.zeros((1, width), dtype=mask_type)
+    @staticmethod
+    def _padded(ids: np.ndarray, mask: np.ndarray, width: int, inputs: list[dict[str, Any]]
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """One text's ids and mask as [1, width] arrays of the model's input dtypes."""
+        pad_ids = np.zeros((1, width), dtype=inputs[0]["dtype"])
+        pad_mask = np.zeros((1, width), dtype=inputs[1]["dtype"])
         n = min(width, ids.shape[0])
         pad_ids[0, :n], pad_mask[0, :n] = ids[:n], mask[:n]
-        out = runner(**{ids_name: pad_ids, mask_name: pad_mask})
+        return pad_ids, pad_mask
+
+    def _run_signature(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        pick = shortest_fit([r[0] for r in self._runners], int(mask.sum()))
+        width, runner, inputs = self._runners[pick]
+        pad_ids, pad_mask = self._padded(ids, mask, width, inputs)
+        out = runner(**{inputs[0]["name"]: pad_ids, inputs[1]["name"]: pad_mask})
         return np.array(next(iter(out.values())), dtype=np.float32).reshape(-1)
 
     def _run_one(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         if self._runners:
             return self._run_signature(ids, mask)
         width = self.fixed_length or ids.shape[1]
-        pad_ids = np.zeros((1, width), dtype=self._inputs[0]["dtype"])
-        pad_mask = np.zeros((1, width), dtype=self._inputs[1]["dtype"])
-        n = min(width, ids.shape[0])
-        pad_ids[0, :n], pad_mask[0, :n] = ids[:n], mask[:n]
+        pad_ids, pad_mask = self._padded(ids, mask, width, self._inputs)
         self._interp.set_tensor(self._inputs[0]["index"], pad_ids)
         self._interp.set_tensor(self._inputs[1]["index"], pad_mask)
         self._interp.invoke()

@@ -25,6 +25,9 @@ def calibrate(b: Build, name: str) -> dict[str, Any]:
     """{"student": ..., "teacher": ...} fitted settings; {} with ``calibrate = false``."""
     if not b.cfg.calibrate:
         return {}
+    # the shipped ONNX (quantize stage), uncalibrated: the student stage wrote this bundle with
+    # its dynamic int8 file
+    b.single_bundle(f"cand-{name}", b.final_onnx(name), "onnx", "int8", b.layout.vocab_tokenizer)
     sources, out = list(b.cfg.teacher.sources), {}
     for who, which in (("student", Artifact.STUDENT_INT8), ("teacher", Artifact.TEACHER_FP32)):
         sets = report.dev_sets(b.layout.artifact(which, name), "onnx", b.data, sources, b.binary)
