@@ -63,7 +63,8 @@ def write(rows: list[dict[str, Any]], fl: dict[str, Any], out: Path, cmd: str, m
         f"test reviews, median {statistics.median(lengths):.0f} tokens (10th percentile "
         f"{q[0]:.0f}, 90th {q[-1]:.0f}). Each model in its own process. p50 and p99: one text "
         "per call, tokenizing included. Batched: one 256-text call and calls of 32, 2 threads; "
-        "loop: one-text calls, 2 threads. Cold start: a fresh process importing, loading and "
+        "loop: one-text calls, 2 threads. Each timing is the median of "
+        f"{rows[0].get('rounds', 1)} rounds. Cold start: a fresh process importing, loading and "
         "classifying one text. Macro-F1 on the 3-class test splits. fastText and TF-IDF + "
         "logistic regression are trained by the script on the same train splits as the "
         "teacher.", "",

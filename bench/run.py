@@ -6,10 +6,11 @@
 Texts are ``amazon_marc_en`` test reviews (real lengths). Each model runs in its own process
 (``--one``), for a clean peak RSS; cold start is a fresh process loading the model and
 classifying one text. Per model: single-text p50 and p99 at 1 and 2 threads, one 256-text call
-and calls of 32 at 2 threads (texts/s), a loop of one-text calls, peak RSS, size, and macro-F1
-on the 3-class test splits. ``--build`` (a conversion build folder) adds the teacher as ONNX
-fp32 and int8; without it they are left out and the report says so. The compute floor
-(``floor.py``) and a speed-against-macro-F1 plot close the report.
+and calls of 32 at 2 threads (texts/s), a loop of one-text calls (each the median of
+``--rounds`` rounds), peak RSS, size, and macro-F1 on the 3-class test splits. ``--build`` (a
+conversion build folder) adds the teacher as ONNX fp32 and int8; without it they are left out
+and the report says so. The compute floor (``floor.py``) and a speed-against-macro-F1 plot close
+the report.
 """
 
 from __future__ import annotations
@@ -75,24 +76,33 @@ def single_ms(model: Any, texts: list[str]) -> list[float]:
     return sorted(out)
 
 
-def one(name: str, data: Path, build: Path | None, cache: Path, n: int) -> dict[str, Any]:
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def one(name: str, data: Path, build: Path | None, cache: Path, n: int,
+        rounds: int) -> dict[str, Any]:
+    """Each figure is the median over ``rounds`` rounds (one round is noisy on a shared host)."""
     from edge_sentiment.bench import peak_rss_mb
     from edge_sentiment.evaluate import evaluate, read_labeled_tsv
 
     texts = read_labeled_tsv(data / TEXTS / "test.tsv")[0][:n]
-    out: dict[str, Any] = {"name": name}
+    out: dict[str, Any] = {"name": name, "rounds": rounds}
     for threads in (1, 2):
         model, size = load(name, threads, data, build, cache)
         model.classify(texts[:8])  # warm up
-        lat = single_ms(model, texts)
-        out[f"p50_ms_t{threads}"] = round(statistics.median(lat), 3)
-        out[f"p99_ms_t{threads}"] = round(lat[int(0.99 * (len(lat) - 1))], 3)
-    out["loop_texts_per_s"] = round(len(texts) / sum(lat) * 1000, 1)
+        lats = [single_ms(model, texts) for _ in range(rounds)]
+        out[f"p50_ms_t{threads}"] = round(_median([statistics.median(a) for a in lats]), 3)
+        out[f"p99_ms_t{threads}"] = round(
+            _median([a[int(0.99 * (len(a) - 1))] for a in lats]), 3)
+    out["loop_texts_per_s"] = round(_median([len(texts) / sum(a) * 1000 for a in lats]), 1)
     calls = [texts[i:i + 256] for i in range(0, len(texts) - 255, 256)] or [texts]
-    out["batch256_texts_per_s"] = round(
-        sum(map(len, calls)) / sum(timed(lambda c=c: model.classify(c)) for c in calls), 1)
-    out["batch32_texts_per_s"] = round(len(texts) / sum(
-        timed(lambda s=s: model.classify(texts[s:s + 32])) for s in range(0, len(texts), 32)), 1)
+    out["batch256_texts_per_s"] = round(_median([
+        sum(map(len, calls)) / sum(timed(lambda c=c: model.classify(c)) for c in calls)
+        for _ in range(rounds)]), 1)
+    out["batch32_texts_per_s"] = round(_median([len(texts) / sum(
+        timed(lambda s=s: model.classify(texts[s:s + 32])) for s in range(0, len(texts), 32))
+        for _ in range(rounds)]), 1)
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)
     out["size_mb"] = round(size / 1e6, 2)
     for src in SPLITS:
@@ -110,7 +120,8 @@ def cold_start(name: str, args: argparse.Namespace) -> float:
 
 def _common(args: argparse.Namespace) -> list[str]:
     extra = ["--build", str(args.build)] if args.build else []
-    return ["--data", str(args.data), "--cache", str(args.cache), "--n", str(args.n), *extra]
+    return ["--data", str(args.data), "--cache", str(args.cache), "--n", str(args.n),
+            "--rounds", str(args.rounds), *extra]
 
 
 def measure(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -131,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ap.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "es-bench")
     ap.add_argument("--n", type=int, default=1000, help="test texts timed per model")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds per figure (the median)")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--cold", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -139,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
         load(args.cold, 2, args.data, args.build, args.cache)[0].classify(["A fine product."])
         return 0
     if args.one:
-        print(json.dumps(one(args.one, args.data, args.build, args.cache, args.n)))
+        print(json.dumps(one(args.one, args.data, args.build, args.cache, args.n,
+                             args.rounds)))
         return 0
     names = [*STUDENT, *(TEACHER if args.build else ()), *PEERS]
     rows = [measure(name, args) for name in names]
