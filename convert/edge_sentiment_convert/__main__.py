@@ -144,6 +144,10 @@ def check_release_args(args: argparse.Namespace) -> None:
         raise ConfigError("--sign-key needs --release-version and --release-out")
     if (args.release_version or args.release_out or args.publish) and not args.keys:
         raise ConfigError("--release-version, --release-out and --publish need --sign-key")
+    if args.publish:
+        from edge_sentiment.protocol import BrokerSettings
+
+        BrokerSettings(args.publish)  # a malformed URL or one with credentials: before the gate
 
 
 def release_candidate(args: argparse.Namespace) -> dict[str, object]:

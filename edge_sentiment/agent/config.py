@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..backends import RUNTIME_CHOICES
 from ..errors import ConfigError
+from ..protocol.broker import broker_url_problem
 from ..protocol.topics import DEFAULT_PREFIX, TOPIC_PART
 from ..tomlfile import read_toml
 
@@ -79,12 +79,9 @@ class AgentConfig(BaseModel):
     @field_validator("broker")
     @classmethod
     def _broker(cls, v: str) -> str:
-        url = urlparse(v)
-        if url.scheme not in ("mqtt", "mqtts") or not url.hostname:
-            raise ValueError("must look like mqtt://host:1883 or mqtts://host:8883")
-        if url.username is not None or url.password is not None:  # never echo them back
-            raise ValueError("credentials in the broker URL are refused: set username and "
-                             "password_file instead (the URL is logged, a password file is not)")
+        problem = broker_url_problem(v)
+        if problem:
+            raise ValueError(problem)
         return v
 
     @field_validator("device_id", "channel")

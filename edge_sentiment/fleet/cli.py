@@ -106,15 +106,9 @@ def stop_event() -> threading.Event:
 
 
 def _settings(args: argparse.Namespace) -> Any:
-    from urllib.parse import urlparse
-
-    from ..errors import ConfigError
+    """BrokerSettings refuses a URL with credentials in it (--username, --password-file)."""
     from ..protocol import BrokerSettings
 
-    url = urlparse(args.broker)
-    if url.username is not None or url.password is not None:
-        raise ConfigError("--broker: credentials in the URL are refused; use --username and "
-                          "--password-file")
     password = args.password_file.read_text().strip() if args.password_file else None
     return BrokerSettings(args.broker, args.tls_ca, args.tls_cert, args.tls_key, args.username,
                           password)

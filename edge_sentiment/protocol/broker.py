@@ -27,9 +27,22 @@ def broker_address(url: str) -> tuple[str, int, bool]:
     return parsed.hostname or "", parsed.port or (8883 if tls else 1883), tls
 
 
+def broker_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable broker URL, or None. A URL with a user or password in it is
+    refused: URLs are logged and shown in process lists, a password file is not. The reason
+    never repeats the URL, so a password in it is not echoed back."""
+    parsed = urlparse(url)
+    if parsed.scheme not in ("mqtt", "mqtts") or not parsed.hostname:
+        return "must look like mqtt://host:1883 or mqtts://host:8883"
+    if parsed.username is not None or parsed.password is not None:
+        return "credentials in the broker URL are refused: pass a username and a password file"
+    return None
+
+
 @dataclass(frozen=True)
 class BrokerSettings:
-    """A broker URL with its TLS files and credentials."""
+    """A broker URL with its TLS files and credentials; a malformed URL or one that carries
+    credentials is refused with ConfigError, whoever builds the settings."""
 
     url: str
     tls_ca: Path | None = None
@@ -37,6 +50,11 @@ class BrokerSettings:
     tls_key: Path | None = None
     username: str | None = None
     password: str | None = None
+
+    def __post_init__(self) -> None:
+        problem = broker_url_problem(self.url)
+        if problem:
+            raise ConfigError(f"broker URL: {problem}")
 
     @property
     def host(self) -> str:

@@ -76,3 +76,21 @@ def test_the_cli_gates_real_bundles(tmp_path: Path) -> None:
     assert "## Gate" in (same / "MODEL_CARD.md").read_text()
     missing = _gate(TINY, same, tmp_path / "nope")
     assert missing.returncode == 2 and "held-out split is missing" in missing.stderr
+
+
+def test_a_publish_url_with_credentials_is_refused_before_the_gate(tmp_path: Path) -> None:
+    fleet = tmp_path / "fleet"
+    fleet.mkdir()
+    shutil.copy(DATA / "reviews/test.tsv", fleet / "test.tsv")
+    same = tmp_path / "same"
+    shutil.copytree(TINY, same)
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_sentiment_convert", "gate", "--current", str(TINY),
+         "--candidate", str(same), "--data", str(DATA), "--fleet", str(fleet),
+         "--sign-key", str(tmp_path / "k.pem"), "--release-version", "9.9.9",
+         "--release-out", str(tmp_path / "rel"), "--publish", "mqtt://alice:hunter2@127.0.0.1:1"],
+        capture_output=True, text=True, check=False, cwd=ROOT)
+    assert done.returncode == 2, done.stderr
+    assert "credentials in the broker URL are refused" in done.stderr
+    assert "hunter2" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert "## Gate" not in (same / "MODEL_CARD.md").read_text()  # refused before the gate ran

@@ -35,4 +35,4 @@ def test_credentials_in_a_broker_url_are_refused(tmp_path: Path,
     assert "hunter2" not in str(err.value)
     assert main(["fleet", "status", "--broker", "mqtt://alice:hunter2@127.0.0.1:1"]) == 2
     out = capsys.readouterr()
-    assert "credentials in the URL are refused" in out.err and "hunter2" not in out.err
+    assert "credentials in the broker URL are refused" in out.err and "hunter2" not in out.err
