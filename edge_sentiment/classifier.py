@@ -13,9 +13,11 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import numpy as np
 
@@ -42,6 +44,8 @@ from .outcomes import Outcome, OutcomeWindow
 from .tokenize import Encoded, TextEncoder, check_text
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -72,12 +76,33 @@ class ClassifierInfo:
         return dict(self.__dict__)
 
 
+class _Workers:
+    """Runs a call's chunks on ``n`` threads at once when the backend allows concurrent runs
+    (``Backend.workers``): for a small model, two one-thread runs side by side beat one run on
+    two threads. The threads start on the first call with two chunks or more."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def map(self, fn: Callable[[_T], _R], items: list[_T]) -> Iterator[_R]:
+        """``fn`` over ``items``, results in order; a worker's exception is raised here."""
+        if self.n < 2 or len(items) < 2:
+            return map(fn, items)
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="edge-sentiment")
+        return self._pool.map(fn, items)
+
+
 @dataclass(frozen=True)
 class _Engine:
     bundle: Bundle
     encoder: TextEncoder
     backend: backends.Backend
     info: ClassifierInfo
+    workers: _Workers = field(default_factory=lambda: _Workers(1))
 
 
 def _softmax_rows(logits: np.ndarray) -> list[list[float]]:
@@ -261,16 +286,9 @@ class SentimentClassifier:
         rows = engine.encoder.rows(clean)
         tokenize_share = (time.perf_counter() - t0) / len(rows)
         out: list[Prediction | None] = [None] * len(rows)
-        for chunk in length_chunks([len(r) for r in rows], engine.info.max_batch):
-            t0 = time.perf_counter()
-            try:
-                preds, lengths, unknown = _predict_rows(
-                    engine.encoder, engine.backend, engine.bundle.manifest, [rows[i] for i in chunk])
-            except EdgeSentimentError:
-                self.metrics.record_error()
-                raise
-            per_text = (time.perf_counter() - t0) / len(chunk) + tokenize_share
-            version = engine.bundle.manifest.version
+        version = engine.bundle.manifest.version
+        for chunk, (preds, lengths, unknown), seconds in self._run_chunks(engine, rows):
+            per_text = seconds / len(chunk) + tokenize_share
             for i, p, n, u in zip(chunk, preds, lengths, unknown):
                 self.metrics.record(per_text, p.label, p.score, n, u)
                 pid = self.outcomes.issue(version, p.label)
@@ -278,6 +296,24 @@ class SentimentClassifier:
                 if self.capture is not None:
                     self.capture.seen(pid, clean[i], version, p.label, p.score, p.scores)
         return [p for p in out if p is not None]
+
+    def _run_chunks(self, engine: _Engine, rows: list[list[int]]) -> Iterable[
+            tuple[list[int], tuple[list[Prediction], list[int], list[float]], float]]:
+        """Each length-sorted chunk's predictions and model seconds, chunks in order (run side
+        by side when the backend allows it)."""
+        manifest = engine.bundle.manifest
+
+        def run(chunk: list[int]) -> tuple[list[int], Any, float]:
+            t0 = time.perf_counter()
+            got = _predict_rows(engine.encoder, engine.backend, manifest, [rows[i] for i in chunk])
+            return chunk, got, time.perf_counter() - t0
+
+        try:
+            yield from engine.workers.map(run, length_chunks([len(r) for r in rows],
+                                                             engine.info.max_batch))
+        except EdgeSentimentError:
+            self.metrics.record_error()
+            raise
 
     def feedback(self, id: str, label: str) -> Outcome:
         """Record the true ``label`` of the prediction ``id`` (``Prediction.id``); it counts
@@ -321,7 +357,7 @@ def build_engine(bundle: str | os.PathLike[str] | None, runtime: str, profile: s
         load_seconds=round(time.perf_counter() - t0, 4), max_batch=prof.max_batch)
     log.info("loaded %s on %s/%s: %s", opened.manifest.version, cand.backend, cand.provider,
              cand.reason)
-    return _Engine(opened, encoder, backend, info)
+    return _Engine(opened, encoder, backend, info, _Workers(backend.workers))
 
 
 

@@ -43,8 +43,12 @@ class OnnxBackend:
             import onnxruntime as ort
         except ImportError as exc:
             raise missing_extra("onnxruntime", EXTRA) from exc
+        # On CPU, ``threads`` one-thread runs side by side (the classifier's chunks): for this
+        # small model ONNX Runtime's intra-op threads gain nothing on one text and lose on batches
+        # (see docs/benchmarks.md). Other providers: one run at a time, ``threads`` inside it.
+        self.workers = options.threads if options.provider == "CPUExecutionProvider" else 1
         so = ort.SessionOptions()
-        so.intra_op_num_threads = options.threads
+        so.intra_op_num_threads = 1 if self.workers > 1 else options.threads
         so.inter_op_num_threads = 1
         so.log_severity_level = 3
         provider_options: list[dict[str, Any]] = [{}]

@@ -114,6 +114,7 @@ class TfliteBackend:
             self._output = self._interp.get_output_details()[0]["index"]
             self.fixed_length = int(details[0]["shape"][1])
         self.provider = options.provider
+        self.workers = 1  # an Interpreter is not safe to run from two threads at once
         self._lock = threading.Lock()
 
     def _signature_runners(self, model_path: Path, lengths: tuple[int, ...]

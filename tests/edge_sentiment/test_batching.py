@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
 
 from edge_sentiment import SentimentClassifier
+from edge_sentiment.backends.onnx import OnnxBackend
 from edge_sentiment.batching import length_chunks
+from edge_sentiment.errors import BackendError
 
 
 def test_chunks_sort_by_length_and_respect_both_limits() -> None:
@@ -29,3 +37,43 @@ def test_classify_keeps_input_order(tiny_bundle: Path) -> None:
         alone = clf.classify(text)
         assert pred.label == alone.label
         assert abs(pred.scores["positive"] - alone.scores["positive"]) < 0.05
+
+
+def _texts() -> list[str]:
+    return [("great value " if k % 2 else "awful, broken ") * (1 + k % 30) for k in range(200)]
+
+
+def test_chunks_run_side_by_side_with_the_same_results(tiny_bundle: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: set[str] = set()
+    real = OnnxBackend.run
+
+    def run(self: OnnxBackend, ids: Any, mask: Any) -> Any:
+        seen.add(threading.current_thread().name)
+        time.sleep(0.002)  # long enough for the second worker to pick up a chunk
+        return real(self, ids, mask)
+
+    one = SentimentClassifier.load(tiny_bundle, runtime="onnx", threads=1).classify(_texts())
+    monkeypatch.setattr(OnnxBackend, "run", run)
+    two = SentimentClassifier.load(tiny_bundle, runtime="onnx", threads=2)
+    assert two.info.threads == 2
+    seen.clear()  # the load's self-test ran on this thread
+    got = two.classify(_texts())
+    assert [(p.label, p.scores) for p in got] == [(p.label, p.scores) for p in one]
+    assert len(seen) == 2 and all(n.startswith("edge-sentiment") for n in seen), seen
+
+
+def test_a_failing_chunk_raises_its_own_error(tiny_bundle: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    clf = SentimentClassifier.load(tiny_bundle, runtime="onnx", threads=2)
+    calls = iter(range(1000))
+
+    def run(self: OnnxBackend, ids: Any, mask: Any) -> Any:
+        if next(calls) == 3:
+            raise BackendError("onnxruntime run failed: injected")
+        return np.zeros((ids.shape[0], 3), dtype=np.float32)
+
+    monkeypatch.setattr(OnnxBackend, "run", run)
+    with pytest.raises(BackendError, match="injected"):
+        clf.classify(_texts())
+    assert clf.metrics.snapshot()["errors"] == 1
