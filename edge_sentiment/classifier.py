@@ -77,18 +77,21 @@ class ClassifierInfo:
 
 
 class _Workers:
-    """Runs a call's chunks on ``n`` threads at once when the backend allows concurrent runs
-    (``Backend.workers``): for a small model, two one-thread runs side by side beat one run on
-    two threads. The threads start on the first call with two chunks or more."""
+    """Runs a call's chunks on ``n`` threads at once when the backend allows it
+    (``Backend.workers``, ``run_side_by_side``): for a small model, two one-thread runs side by
+    side beat one run on two threads. The threads start on the first call with two chunks."""
 
     def __init__(self, n: int) -> None:
         self.n = n
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
+    def side_by_side(self, items: int) -> bool:
+        return self.n > 1 and items > 1
+
     def map(self, fn: Callable[[_T], _R], items: list[_T]) -> Iterator[_R]:
         """``fn`` over ``items``, results in order; a worker's exception is raised here."""
-        if self.n < 2 or len(items) < 2:
+        if not self.side_by_side(len(items)):
             return map(fn, items)
         with self._lock:
             if self._pool is None:
@@ -123,9 +126,11 @@ def _logits(encoder: TextEncoder, backend: backends.Backend, texts: list[str],
 
 
 def _logits_of_rows(encoder: TextEncoder, backend: backends.Backend, rows: list[list[int]],
-                    calibration: Calibration | None) -> tuple[np.ndarray, Encoded]:
+                    calibration: Calibration | None, side: bool = False
+                    ) -> tuple[np.ndarray, Encoded]:
     enc = encoder.pad(rows, pad_to=backend.fixed_length)
-    logits = backend.run(enc.input_ids, enc.attention_mask)
+    run = backend.run_side_by_side if side else backend.run
+    logits = run(enc.input_ids, enc.attention_mask)
     if calibration is not None:
         if calibration.bias:
             logits = logits + np.asarray(calibration.bias, dtype=logits.dtype)
@@ -146,9 +151,10 @@ def _predict(encoder: TextEncoder, backend: backends.Backend, manifest: Manifest
 
 
 def _predict_rows(encoder: TextEncoder, backend: backends.Backend, manifest: Manifest,
-                  rows: list[list[int]]) -> tuple[list[Prediction], list[int], list[float]]:
+                  rows: list[list[int]], side: bool = False
+                  ) -> tuple[list[Prediction], list[int], list[float]]:
     labels = manifest.labels
-    logits, enc = _logits_of_rows(encoder, backend, rows, manifest.calibration)
+    logits, enc = _logits_of_rows(encoder, backend, rows, manifest.calibration, side)
     preds = []
     for row in _softmax_rows(logits):
         best = max(range(len(row)), key=row.__getitem__)
@@ -302,15 +308,17 @@ class SentimentClassifier:
         """Each length-sorted chunk's predictions and model seconds, chunks in order (run side
         by side when the backend allows it)."""
         manifest = engine.bundle.manifest
+        chunks = length_chunks([len(r) for r in rows], engine.info.max_batch)
+        side = engine.workers.side_by_side(len(chunks))
 
         def run(chunk: list[int]) -> tuple[list[int], Any, float]:
             t0 = time.perf_counter()
-            got = _predict_rows(engine.encoder, engine.backend, manifest, [rows[i] for i in chunk])
+            got = _predict_rows(engine.encoder, engine.backend, manifest, [rows[i] for i in chunk],
+                                side)
             return chunk, got, time.perf_counter() - t0
 
         try:
-            yield from engine.workers.map(run, length_chunks([len(r) for r in rows],
-                                                             engine.info.max_batch))
+            yield from engine.workers.map(run, chunks)
         except EdgeSentimentError:
             self.metrics.record_error()
             raise

@@ -24,12 +24,16 @@ class Backend(Protocol):
     name: str
     provider: str
     fixed_length: int | None
-    # How many ``run`` calls may be in flight at once (from different threads): the classifier
-    # runs a call's chunks side by side up to this many. 1: one at a time.
+    # How many ``run_side_by_side`` calls may be in flight at once (from different threads):
+    # the classifier runs a call's chunks side by side up to this many. 1: one at a time.
     workers: int
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """Return float32 logits for a padded batch."""
+        ...
+
+    def run_side_by_side(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """``run`` for one of ``workers`` chunks in flight at once; the same logits."""
         ...
 
     def close(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,44 +40,63 @@ class OnnxBackend:
     name = NAME
 
     def __init__(self, model_path: Path, options: BackendOptions) -> None:
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:
-            raise missing_extra("onnxruntime", EXTRA) from exc
-        # On CPU, ``threads`` one-thread runs side by side (the classifier's chunks): for this
-        # small model ONNX Runtime's intra-op threads gain nothing on one text and lose on batches
-        # (see docs/benchmarks.md). Other providers: one run at a time, ``threads`` inside it.
-        self.workers = options.threads if options.provider == "CPUExecutionProvider" else 1
-        so = ort.SessionOptions()
-        so.intra_op_num_threads = 1 if self.workers > 1 else options.threads
-        so.inter_op_num_threads = 1
-        so.log_severity_level = 3
-        provider_options: list[dict[str, Any]] = [{}]
-        try:
-            self._session = ort.InferenceSession(
-                str(model_path), sess_options=so, providers=[options.provider],
-                provider_options=provider_options)
-        except Exception as exc:  # onnxruntime raises its own untyped errors
-            raise BackendError(f"onnxruntime cannot load {model_path.name}: {exc}") from exc
+        self._path, self._threads = model_path, options.threads
         self.provider = options.provider
         self.fixed_length = options.fixed_length
+        # On CPU a call's chunks run side by side, each on one thread, in a second session made
+        # on first use (about 8 MB): for a model this small, ONNX Runtime's intra-op threads add
+        # little to one run, while two one-thread runs at once nearly double a batch's rate
+        # (docs/benchmarks.md). One text still runs on the ``threads``-thread session.
+        cpu = options.provider == "CPUExecutionProvider"
+        self.workers = options.threads if cpu else 1
+        self._session = self._open(options.threads)
+        self._side: Any = None
+        self._side_lock = threading.Lock()
         self._inputs = [i.name for i in self._session.get_inputs()]
         if self._inputs[:2] != ["input_ids", "attention_mask"]:
             raise BackendError(f"{model_path.name}: inputs {self._inputs} are not "
                                "['input_ids', 'attention_mask']")
         self._dtype = np.int32 if "int32" in self._session.get_inputs()[0].type else np.int64
 
+    def _open(self, threads: int) -> Any:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise missing_extra("onnxruntime", EXTRA) from exc
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = threads
+        so.inter_op_num_threads = 1
+        so.log_severity_level = 3
+        try:
+            return ort.InferenceSession(str(self._path), sess_options=so,
+                                        providers=[self.provider], provider_options=[{}])
+        except Exception as exc:  # onnxruntime raises its own untyped errors
+            raise BackendError(f"onnxruntime cannot load {self._path.name}: {exc}") from exc
+
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return self._run(self._session, input_ids, attention_mask)
+
+    def run_side_by_side(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        if self.workers < 2:
+            return self.run(input_ids, attention_mask)
+        with self._side_lock:
+            if self._side is None:
+                self._side = self._open(1)
+        return self._run(self._side, input_ids, attention_mask)
+
+    def _run(self, session: Any, input_ids: np.ndarray, attention_mask: np.ndarray
+             ) -> np.ndarray:
         feeds = {"input_ids": input_ids.astype(self._dtype, copy=False),
                  "attention_mask": attention_mask.astype(self._dtype, copy=False)}
         try:
-            (logits,) = self._session.run(None, feeds)[:1]
+            (logits,) = session.run(None, feeds)[:1]
         except Exception as exc:
             raise BackendError(f"onnxruntime run failed: {exc}") from exc
         return np.asarray(logits, dtype=np.float32)
 
     def close(self) -> None:
         del self._session
+        self._side = None
 
 
 def create(model_path: Path, options: BackendOptions) -> OnnxBackend:

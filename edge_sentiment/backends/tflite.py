@@ -114,7 +114,7 @@ class TfliteBackend:
             self._output = self._interp.get_output_details()[0]["index"]
             self.fixed_length = int(details[0]["shape"][1])
         self.provider = options.provider
-        self.workers = 1  # an Interpreter is not safe to run from two threads at once
+        self.workers = 1  # an Interpreter runs one call at a time (``run`` holds a lock)
         self._lock = threading.Lock()
 
     def _signature_runners(self, model_path: Path, lengths: tuple[int, ...]
@@ -182,6 +182,8 @@ class TfliteBackend:
         except Exception as exc:
             raise BackendError(f"TFLite invoke failed: {exc}") from exc
         return np.stack(rows)
+
+    run_side_by_side = run  # workers is 1: never two calls at once
 
     def close(self) -> None:
         del self._interp

@@ -46,21 +46,24 @@ def _texts() -> list[str]:
 def test_chunks_run_side_by_side_with_the_same_results(tiny_bundle: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     seen: set[str] = set()
-    real = OnnxBackend.run
+    real = OnnxBackend.run_side_by_side
 
     def run(self: OnnxBackend, ids: Any, mask: Any) -> Any:
         seen.add(threading.current_thread().name)
         time.sleep(0.002)  # long enough for the second worker to pick up a chunk
         return real(self, ids, mask)
 
-    one = SentimentClassifier.load(tiny_bundle, runtime="onnx", threads=1).classify(_texts())
-    monkeypatch.setattr(OnnxBackend, "run", run)
+    clf1 = SentimentClassifier.load(tiny_bundle, runtime="onnx", threads=1)
+    one = clf1.classify(_texts())
+    monkeypatch.setattr(OnnxBackend, "run_side_by_side", run)
     two = SentimentClassifier.load(tiny_bundle, runtime="onnx", threads=2)
     assert two.info.threads == 2
-    seen.clear()  # the load's self-test ran on this thread
     got = two.classify(_texts())
     assert [(p.label, p.scores) for p in got] == [(p.label, p.scores) for p in one]
     assert len(seen) == 2 and all(n.startswith("edge-sentiment") for n in seen), seen
+    seen.clear()
+    assert two.classify(_texts()[5]).scores == clf1.classify(_texts()[5]).scores
+    assert not seen  # one text: one run on the classifier's own session, not side by side
 
 
 def test_a_failing_chunk_raises_its_own_error(tiny_bundle: Path,
@@ -73,7 +76,7 @@ def test_a_failing_chunk_raises_its_own_error(tiny_bundle: Path,
             raise BackendError("onnxruntime run failed: injected")
         return np.zeros((ids.shape[0], 3), dtype=np.float32)
 
-    monkeypatch.setattr(OnnxBackend, "run", run)
+    monkeypatch.setattr(OnnxBackend, "run_side_by_side", run)
     with pytest.raises(BackendError, match="injected"):
         clf.classify(_texts())
     assert clf.metrics.snapshot()["errors"] == 1
