@@ -26,7 +26,15 @@ from . import finish
 from .bundle_writer import write_bundle
 from .choose import SPEED_TIE, Candidate, choose_student
 from .config import BuildConfig
-from .data import LABELS, Example, binary_sources, load_mixture, load_split, load_unlabeled
+from .data import (
+    LABELS,
+    Example,
+    binary_sources,
+    data_digest,
+    load_mixture,
+    load_split,
+    load_unlabeled,
+)
 from .emoji_tokens import write_teacher_tokenizer
 from .layout import Layout
 from .stages import changed_since, stage_inputs
@@ -58,7 +66,9 @@ class Build:
         # ``--from``: an earlier build's fine-tuned teacher, and its digest as an input of every
         # stage (each builds on the teacher), so another earlier teacher reruns them all.
         self.earlier = earlier_teacher(earlier, cfg) if earlier else None
-        self.from_inputs = {"teacher.from": sha256_file(self.earlier)[:16]} if self.earlier else {}
+        self.extra_inputs = {"teacher.from": sha256_file(self.earlier)[:16]} if self.earlier else {}
+        # The data's digest is an input of every stage: changed data reruns them all.
+        self.extra_inputs["data"] = data_digest(data)
         # The card quotes the config this build started from, even if the file is edited later.
         self.config_text = config_path.read_text(encoding="utf-8")
         self.times: dict[str, float] = {}
@@ -71,7 +81,7 @@ class Build:
         dataclass, when given) when the stage already ran with the same config inputs and, for
         the stages after the choice, the same ``chosen`` student; changed inputs rerun it."""
         marker = self.layout.stages / f"{name}.json"
-        inputs = {**stage_inputs(self.cfg, name), **self.from_inputs}
+        inputs = {**stage_inputs(self.cfg, name), **self.extra_inputs}
         if chosen is not None:  # a rerun may choose another student: its stages are not ours
             inputs = {**inputs, "chosen_student": chosen}
         if marker.is_file():

@@ -6,6 +6,7 @@ line, no quoting: split each line on its *last* tab.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,19 @@ def read_tsv(path: Path, labeled: bool = True, source: str = "") -> list[Example
     if not out:
         raise DataError(f"{path}: split is empty")
     return out
+
+
+def data_digest(data_dir: Path) -> str:
+    """A digest of every ``<source>/<split>.tsv`` under ``data_dir`` (names and contents): a
+    build stage's inputs, so a rerun on changed data does not reuse results made from the old."""
+    digest = hashlib.sha256()
+    for path in sorted(data_dir.glob("*/*.tsv")):
+        digest.update(f"{path.relative_to(data_dir).as_posix()}\0".encode())
+        with open(path, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
 
 
 def load_split(data_dir: Path, source: str, split: str) -> list[Example]:

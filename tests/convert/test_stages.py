@@ -153,3 +153,28 @@ def test_every_config_field_belongs_to_a_stage() -> None:
             elif "finish" not in stages:  # a cached stage reads it: it is among their inputs
                 assert f.name in seen or f.name in LATE_KEYS, f"{cls.__name__}.{f.name}"
     assert all(is_dataclass(t) for t in (TeacherCfg, DistillCfg, VocabCfg, StudentCfg))
+
+
+def test_changed_data_reruns_a_stage_and_older_markers_stay_valid(tmp_path: Path) -> None:
+    cfg = load_config(SMOKE)
+    data, out = tmp_path / "data", tmp_path / "out"
+    (data / "reviews").mkdir(parents=True)
+    train = data / "reviews" / "train.tsv"
+    train.write_text("text\tlabel\ngreat\tpositive\n")
+    calls: list[str] = []
+
+    def run(value: str) -> object:
+        return Build(cfg, SMOKE, data, out).stage("teacher", lambda: calls.append(value) or value)
+
+    assert run("first") == "first"
+    (data / "README.md").write_text("not data the build reads")
+    assert run("second") == "first"  # cached: the same data
+    train.write_text("text\tlabel\ngreat\tpositive\nawful\tnegative\n")
+    assert run("third") == "third"  # a changed split reruns the stage
+    marker_path = out / "stages" / "teacher.json"
+    marker = json.loads(marker_path.read_text())
+    assert len(marker["inputs"]["data"]) == 16
+    del marker["inputs"]["data"]  # written before the digest existed: still reused
+    marker_path.write_text(json.dumps(marker))
+    assert run("fourth") == "third"
+    assert calls == ["first", "third"]

@@ -83,10 +83,19 @@ def _inputs(cfg: BuildConfig, name: str) -> dict[str, Any]:
     return out
 
 
+# Inputs a marker may lack because it was written before they were recorded; such a marker
+# still matches (the build's data digest came after builds had saved markers).
+LATE_INPUTS = ("data",)
+
+
 def changed_since(saved: dict[str, Any], inputs: dict[str, Any]) -> list[str]:
     """What moved since ``saved`` (a stage marker) was written; a marker written before inputs
-    were recorded counts as unchanged."""
-    return changed(saved["inputs"], inputs) if "inputs" in saved else []
+    were recorded counts as unchanged, and so does one written before a LATE_INPUTS key."""
+    if "inputs" not in saved:
+        return []
+    before = saved["inputs"]
+    return changed(before, {k: v for k, v in inputs.items()
+                            if k in before or k not in LATE_INPUTS})
 
 
 def changed(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
