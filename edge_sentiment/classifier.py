@@ -13,11 +13,10 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, overload
 
 import numpy as np
 
@@ -42,10 +41,9 @@ from .manifest import Calibration, Manifest
 from .metrics import MetricsRecorder
 from .outcomes import Outcome, OutcomeWindow
 from .tokenize import Encoded, TextEncoder, check_text
+from .workers import Workers
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
-_R = TypeVar("_R")
 
 
 @dataclass(frozen=True)
@@ -76,36 +74,13 @@ class ClassifierInfo:
         return dict(self.__dict__)
 
 
-class _Workers:
-    """Runs a call's chunks on ``n`` threads at once when the backend allows it
-    (``Backend.workers``, ``run_side_by_side``): for a small model, two one-thread runs side by
-    side beat one run on two threads. The threads start on the first call with two chunks."""
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self._pool: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-
-    def side_by_side(self, items: int) -> bool:
-        return self.n > 1 and items > 1
-
-    def map(self, fn: Callable[[_T], _R], items: list[_T]) -> Iterator[_R]:
-        """``fn`` over ``items``, results in order; a worker's exception is raised here."""
-        if not self.side_by_side(len(items)):
-            return map(fn, items)
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.n, thread_name_prefix="edge-sentiment")
-        return self._pool.map(fn, items)
-
-
 @dataclass(frozen=True)
 class _Engine:
     bundle: Bundle
     encoder: TextEncoder
     backend: backends.Backend
     info: ClassifierInfo
-    workers: _Workers = field(default_factory=lambda: _Workers(1))
+    workers: Workers = field(default_factory=lambda: Workers(1))
 
 
 def _softmax_rows(logits: np.ndarray) -> list[list[float]]:
@@ -365,7 +340,7 @@ def build_engine(bundle: str | os.PathLike[str] | None, runtime: str, profile: s
         load_seconds=round(time.perf_counter() - t0, 4), max_batch=prof.max_batch)
     log.info("loaded %s on %s/%s: %s", opened.manifest.version, cand.backend, cand.provider,
              cand.reason)
-    return _Engine(opened, encoder, backend, info, _Workers(backend.workers))
+    return _Engine(opened, encoder, backend, info, Workers(backend.workers))
 
 
 
