@@ -76,10 +76,6 @@ def single_ms(model: Any, texts: list[str]) -> list[float]:
     return sorted(out)
 
 
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
 def one(name: str, data: Path, build: Path | None, cache: Path, n: int,
         rounds: int) -> dict[str, Any]:
     """Each figure is the median over ``rounds`` rounds (one round is noisy on a shared host)."""
@@ -92,15 +88,15 @@ def one(name: str, data: Path, build: Path | None, cache: Path, n: int,
         model, size = load(name, threads, data, build, cache)
         model.classify(texts[:8])  # warm up
         lats = [single_ms(model, texts) for _ in range(rounds)]
-        out[f"p50_ms_t{threads}"] = round(_median([statistics.median(a) for a in lats]), 3)
+        out[f"p50_ms_t{threads}"] = round(statistics.median([statistics.median(a) for a in lats]), 3)
         out[f"p99_ms_t{threads}"] = round(
-            _median([a[int(0.99 * (len(a) - 1))] for a in lats]), 3)
-    out["loop_texts_per_s"] = round(_median([len(texts) / sum(a) * 1000 for a in lats]), 1)
+            statistics.median([a[int(0.99 * (len(a) - 1))] for a in lats]), 3)
+    out["loop_texts_per_s"] = round(statistics.median([len(texts) / sum(a) * 1000 for a in lats]), 1)
     calls = [texts[i:i + 256] for i in range(0, len(texts) - 255, 256)] or [texts]
-    out["batch256_texts_per_s"] = round(_median([
+    out["batch256_texts_per_s"] = round(statistics.median([
         sum(map(len, calls)) / sum(timed(lambda c=c: model.classify(c)) for c in calls)
         for _ in range(rounds)]), 1)
-    out["batch32_texts_per_s"] = round(_median([len(texts) / sum(
+    out["batch32_texts_per_s"] = round(statistics.median([len(texts) / sum(
         timed(lambda s=s: model.classify(texts[s:s + 32])) for s in range(0, len(texts), 32))
         for _ in range(rounds)]), 1)
     out["peak_rss_mb"] = round(peak_rss_mb(), 1)

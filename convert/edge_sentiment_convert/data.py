@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
+from edge_sentiment.bundle import sha256_file
 from edge_sentiment.errors import ConfigError
 from edge_sentiment.manifest import LABELS as LABELS  # re-exported for the build stages
 
@@ -65,11 +66,7 @@ def data_digest(data_dir: Path) -> str:
     build stage's inputs, so a rerun on changed data does not reuse results made from the old."""
     digest = hashlib.sha256()
     for path in sorted(data_dir.glob("*/*.tsv")):
-        digest.update(f"{path.relative_to(data_dir).as_posix()}\0".encode())
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(block)
-        digest.update(b"\0")
+        digest.update(f"{path.relative_to(data_dir).as_posix()}\0{sha256_file(path)}\0".encode())
     return digest.hexdigest()[:16]
 
 

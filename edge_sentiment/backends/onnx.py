@@ -40,13 +40,14 @@ class OnnxBackend:
     name = NAME
 
     def __init__(self, model_path: Path, options: BackendOptions) -> None:
-        self._path, self._threads = model_path, options.threads
+        self._path = model_path
         self.provider = options.provider
         self.fixed_length = options.fixed_length
         # On CPU a call's chunks run side by side, each on one thread, in a second session made
         # on first use (about 8 MB): for a model this small, ONNX Runtime's intra-op threads add
-        # little to one run, while two one-thread runs at once nearly double a batch's rate
-        # (docs/benchmarks.md). One text still runs on the ``threads``-thread session.
+        # little to one run, while two one-thread runs at once raised a 256-text call's rate by
+        # about a quarter on a quiet 2-core host. One text still runs on the ``threads``-thread
+        # session.
         cpu = options.provider == "CPUExecutionProvider"
         self.workers = options.threads if cpu else 1
         self._session = self._open(options.threads)

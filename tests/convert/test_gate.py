@@ -56,19 +56,26 @@ def test_the_card_section_replaces_an_earlier_one(tmp_path: Path) -> None:
     assert "**failed** (fleet held-out" in text
 
 
-def _gate(current: Path, candidate: Path, fleet: Path) -> subprocess.CompletedProcess[str]:
+def _gate(current: Path, candidate: Path, fleet: Path, *extra: str
+          ) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edge_sentiment_convert", "gate", "--current",
                            str(current), "--candidate", str(candidate), "--data", str(DATA),
-                           "--fleet", str(fleet), "--json"], capture_output=True, text=True,
-                          check=False, cwd=ROOT)
+                           "--fleet", str(fleet), "--json", *extra], capture_output=True,
+                          text=True, check=False, cwd=ROOT)
 
 
-def test_the_cli_gates_real_bundles(tmp_path: Path) -> None:
+def _fleet_and_candidate(tmp_path: Path) -> tuple[Path, Path]:
+    """A fleet held-out folder and a candidate that is a copy of the tiny bundle."""
     fleet = tmp_path / "fleet"
     fleet.mkdir()
     shutil.copy(DATA / "reviews/test.tsv", fleet / "test.tsv")
     same = tmp_path / "same"
     shutil.copytree(TINY, same)
+    return fleet, same
+
+
+def test_the_cli_gates_real_bundles(tmp_path: Path) -> None:
+    fleet, same = _fleet_and_candidate(tmp_path)
     done = _gate(TINY, same, fleet)  # no better on the fleet's texts: refused, exit 1
     verdict = json.loads(done.stdout)
     assert done.returncode == 1 and not verdict["passed"], done.stderr
@@ -79,17 +86,10 @@ def test_the_cli_gates_real_bundles(tmp_path: Path) -> None:
 
 
 def test_a_publish_url_with_credentials_is_refused_before_the_gate(tmp_path: Path) -> None:
-    fleet = tmp_path / "fleet"
-    fleet.mkdir()
-    shutil.copy(DATA / "reviews/test.tsv", fleet / "test.tsv")
-    same = tmp_path / "same"
-    shutil.copytree(TINY, same)
-    done = subprocess.run(
-        [sys.executable, "-m", "edge_sentiment_convert", "gate", "--current", str(TINY),
-         "--candidate", str(same), "--data", str(DATA), "--fleet", str(fleet),
-         "--sign-key", str(tmp_path / "k.pem"), "--release-version", "9.9.9",
-         "--release-out", str(tmp_path / "rel"), "--publish", "mqtt://alice:hunter2@127.0.0.1:1"],
-        capture_output=True, text=True, check=False, cwd=ROOT)
+    fleet, same = _fleet_and_candidate(tmp_path)
+    done = _gate(TINY, same, fleet, "--sign-key", str(tmp_path / "k.pem"), "--release-version",
+                 "9.9.9", "--release-out", str(tmp_path / "rel"),
+                 "--publish", "mqtt://alice:hunter2@127.0.0.1:1")
     assert done.returncode == 2, done.stderr
     assert "credentials in the broker URL are refused" in done.stderr
     assert "hunter2" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
