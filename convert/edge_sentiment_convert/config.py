@@ -90,6 +90,8 @@ class VocabCfg:
     keep_identity: bool = at("vocab", default=False)
     # Read every identity word (convert/identity.py blind_words) as one token in the student.
     blind_identity: bool = at("vocab", default=False)
+    # Words of blind_words to leave as they are (everyday words such as "man" or "guy").
+    blind_except: list[str] = at("vocab", factory=list)
 
 
 STUDENT_ARCHS = ("transformer", "cnn")
@@ -243,6 +245,7 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(cfg.teacher.reuse in TEACHER_REUSE,
          f"[teacher] reuse must be one of {', '.join(TEACHER_REUSE)}")
     need(isinstance(cfg.vocab.keep_identity, bool), "[vocab] keep_identity must be true or false")
+    _check_blind_except(cfg.vocab, need)
     need(not cfg.distill.emoji_copies or cfg.teacher.emoji,
          "[distill] emoji_copies needs [teacher] emoji = true (the teacher reads their names)")
     _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
@@ -338,3 +341,14 @@ def _check_source_weights(cfg: BuildConfig, weights: Any, where: str,
 
 def load_config(path: Path) -> BuildConfig:
     return parse_config(read_toml(path), path.name)
+
+
+def _check_blind_except(vocab: VocabCfg, need: Callable[[bool, str], None]) -> None:
+    from .identity import blind_words
+
+    words = vocab.blind_except
+    need(isinstance(words, list) and all(isinstance(w, str) for w in words),
+         "[vocab] blind_except must be a list of words")
+    unknown = sorted(set(words) - set(blind_words()))
+    need(not unknown, f"[vocab] blind_except: {unknown} are not blinded words")
+    need(not words or vocab.blind_identity, "[vocab] blind_except needs blind_identity = true")

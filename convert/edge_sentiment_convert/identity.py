@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Sequence
 
 GROUPS: dict[str, tuple[str, ...]] = {
     "religion": ("christian", "muslim", "jewish", "hindu", "buddhist", "sikh", "atheist",
@@ -129,16 +130,18 @@ _BLIND_PHRASES = ("african american", "native american", "asian american", "mexi
                   "sierra leonean", "puerto rican", "first nations", "pacific islander")
 
 
-def blind_words() -> list[str]:
-    """Every word and two-word name the student's tokenizer reads as ``BLIND_TOKEN``."""
+def blind_words(but: Sequence[str] = ()) -> list[str]:
+    """Every word and two-word name the student's tokenizer reads as ``BLIND_TOKEN``, less
+    ``but``."""
     words = {w for text in _BLIND_WORDS.values() for w in text.split()}
     words |= set(TERMS) | set(_BLIND_PHRASES)
-    return sorted(words, key=lambda w: (-len(w), w))
+    return sorted(words - set(but), key=lambda w: (-len(w), w))
 
 
-def blind_normalizers() -> list[dict[str, object]]:
-    """``tokenizers`` normalizer steps (after lower-casing) that blind identity words."""
-    alternatives = "|".join(re.escape(w).replace("\\ ", "[\\s-]+") for w in blind_words())
+def blind_normalizers(but: Sequence[str] = ()) -> list[dict[str, object]]:
+    """``tokenizers`` normalizer steps (after lower-casing) that blind identity words (all of
+    ``blind_words(but)``)."""
+    alternatives = "|".join(re.escape(w).replace("\\ ", "[\\s-]+") for w in blind_words(but))
     return [
         {"type": "Replace", "pattern": {"Regex": rf"\b(?:{alternatives})(?:e?s)?\b"},
          "content": BLIND_TOKEN},

@@ -24,14 +24,15 @@ SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 def prune_vocab(teacher_json: Path, texts: list[str], min_count: int, max_size: int,
                 out_json: Path, keep_words: Sequence[str] = (),
-                emoji: dict[str, str] | None = None, blind: bool = False
-                ) -> list[int | list[int]]:
+                emoji: dict[str, str] | None = None, blind: bool = False,
+                blind_except: Sequence[str] = ()) -> list[int | list[int]]:
     """Write the pruned tokenizer; return, in new-id order, the teacher id each row copies (or,
     for an emoji token the teacher lacks, the ids of its name's word pieces, to average).
 
     ``keep_words`` are kept whole when the teacher has them; ``emoji`` (character -> name) makes
     each emoji one token (convert/emoji_tokens.py); ``blind`` reads every identity word as one
-    token, whose row averages the teacher's rows of those words (convert/identity.py)."""
+    token, whose row averages the teacher's rows of those words (convert/identity.py), but for
+    the words in ``blind_except``."""
     tok = Tokenizer.from_file(str(teacher_json))
     tok.no_padding()
     tok.no_truncation()
@@ -62,15 +63,15 @@ def prune_vocab(teacher_json: Path, texts: list[str], min_count: int, max_size: 
         unk = vocab["[UNK]"]
         rows += [[i for i in p.ids if i != unk] or [unk] for p in pieces]
     if blind:
-        rows.append(_blind(data, vocab))
+        rows.append(_blind(data, vocab, blind_except))
     out_json.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     return rows
 
 
-def _blind(data: dict[str, Any], teacher_vocab: dict[str, int]) -> list[int]:
+def _blind(data: dict[str, Any], teacher_vocab: dict[str, int], but: Sequence[str]) -> list[int]:
     """Add the blinding steps after the document's normalizer and the token they write; return
     the teacher ids whose mean starts the token's row."""
-    steps = blind_normalizers()
+    steps = blind_normalizers(but)
     norm = data.get("normalizer")
     if norm and norm.get("type") == "Sequence":
         norm["normalizers"] += steps
@@ -79,4 +80,4 @@ def _blind(data: dict[str, Any], teacher_vocab: dict[str, int]) -> list[int]:
                                                                    *steps]}
     vocab: dict[str, int] = data["model"]["vocab"]
     vocab[BLIND_TOKEN] = len(vocab)
-    return sorted({teacher_vocab[w] for w in blind_words() if w in teacher_vocab})
+    return sorted({teacher_vocab[w] for w in blind_words(but) if w in teacher_vocab})

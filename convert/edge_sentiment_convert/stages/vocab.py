@@ -27,6 +27,7 @@ def vocab(b: Build) -> Vocab:
                        b.cfg.vocab.max_size, b.layout.vocab_tokenizer,
                        keep_words=kept_words() if b.cfg.vocab.keep_identity else (),
                        emoji=emoji_names() if b.cfg.teacher.emoji else None,
-                       blind=b.cfg.vocab.blind_identity)
+                       blind=b.cfg.vocab.blind_identity,
+                       blind_except=b.cfg.vocab.blind_except)
     b.layout.vocab_keep.write_text(json.dumps(keep))
     return Vocab(len(keep))
