@@ -118,6 +118,19 @@ def test_blinding_reads_every_identity_word_as_one_token(tmp_path: Path) -> None
     assert tok.get_vocab_size() == len(rows) and isinstance(rows[-1], list) and rows[-1]
 
 
+def test_blinding_leaves_the_excepted_words_as_they_are(tmp_path: Path) -> None:
+    out = tmp_path / "tok.json"
+    prune_vocab(TOKENIZER, ["a man and two guys"], 1, 50, out, blind=True,
+                blind_except=["man", "guy"])
+    tok = load_tokenizer(out, 64)
+
+    def pieces(text: str) -> list[str]:
+        return list(tok.encode(text, add_special_tokens=False).tokens)
+
+    assert BLIND_TOKEN not in pieces("a man and two guys"), pieces("a man and two guys")
+    assert pieces("a Muslim man")[1] == BLIND_TOKEN and pieces("a woman")[1] == BLIND_TOKEN
+
+
 def test_negated_copies_say_whether_a_negation_was_added() -> None:
     texts = ["It was great", "It isn't bad", "I loved it", "nothing here"]
     copies = negated_copies(texts, 10, 3)

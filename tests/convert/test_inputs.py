@@ -46,6 +46,20 @@ def test_bad_config(tmp_path: Path, extra: str, msg: str) -> None:
         load_config(path)
 
 
+@pytest.mark.parametrize("lines, msg", [
+    ('blind_identity = true\nblind_except = ["phone"]\n', r"\['phone'\] are not blinded words"),
+    ('blind_identity = false\nblind_except = ["man"]\n', "blind_except needs blind_identity"),
+    ('blind_identity = true\nblind_except = "man"\n', "blind_except must be a list of words"),
+])
+def test_bad_blind_except(tmp_path: Path, lines: str, msg: str) -> None:
+    path = tmp_path / "c.toml"
+    text = SMOKE.read_text()
+    assert 'blind_identity = true\nblind_except = ["man", "guy"]\n' in text
+    path.write_text(text.replace('blind_identity = true\nblind_except = ["man", "guy"]\n', lines))
+    with pytest.raises(ConfigError, match=msg):
+        load_config(path)
+
+
 def test_unknown_student_key(tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
     path.write_text(SMOKE.read_text().replace('name = "L1-H64"', 'name = "L1-H64"\ndepth = 3'))
