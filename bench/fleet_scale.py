@@ -18,7 +18,6 @@ import argparse
 import json
 import os
 import resource
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,12 +30,8 @@ ROOT = Path(__file__).parents[1]
 TINY = ROOT / "tests" / "fixtures" / "tiny_bundle"
 PREFIX = "edge-sentiment"
 REAL_AGENTS = 3
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(ROOT / "scripts"))
+from local_broker import free_port, start_mosquitto  # noqa: E402  (scripts/local_broker.py)
 
 
 def _peak_kb(pid: int) -> int:
@@ -51,21 +46,15 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run(devices: int, work: Path) -> dict[str, float]:
+def run(devices: int, work: Path) -> dict[str, float | str]:
     from edge_sentiment.cli import main as cli
     from edge_sentiment.fleet.controller import Controller, ControllerDB
     from edge_sentiment.fleet.ops import keygen, publish_release, sign_release, trust_file
     from edge_sentiment.protocol import BrokerSettings
     from edge_sentiment.slots import SlotStore
 
-    port, exp_port = _port(), _port()
-    conf = work / "mosquitto.conf"
-    user = "user root\n" if os.geteuid() == 0 else ""
-    conf.write_text(f"{user}listener {port} 127.0.0.1\npersistence false\nallow_anonymous true\n"
-                    "max_queued_messages 0\n")
-    broker = subprocess.Popen(["mosquitto", "-c", str(conf)], stderr=subprocess.DEVNULL)
-    url = f"mqtt://127.0.0.1:{port}"
-    time.sleep(0.5)
+    exp_port = free_port()
+    broker, url = start_mosquitto(work, "max_queued_messages 0\n")
     release_key, release_pub = keygen(work / "keys", "release")
     rollout_key, rollout_pub = keygen(work / "keys", "rollout")
     trust_file([release_pub], 1, work / "trust.json", rollout_pubs=[rollout_pub])
@@ -122,9 +111,9 @@ def run(devices: int, work: Path) -> dict[str, float]:
                 break
             time.sleep(0.5)
         real = sum(SlotStore(st).state().get("good_version") == "0.0.2" for st, _ in agents)
-        state = db.rollouts()[0][1].state
+        rollout_state = db.rollouts()[0][1].state
         return {"devices": devices, "real_agents_on_new": f"{real} of {len(agents)}",
-                "state": state, "rollout_s": round(wall, 1),
+                "state": rollout_state, "rollout_s": round(wall, 1),
                 "tick_ms_median": round(1000 * statistics.median(ticks), 1),
                 "tick_ms_max": round(1000 * max(ticks), 1),
                 "controller_cpu_share": round(ctl_cpu / wall, 3),

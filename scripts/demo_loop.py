@@ -35,12 +35,13 @@ import argparse
 import json
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from local_broker import start_mosquitto  # scripts/, this file's folder
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
@@ -49,32 +50,8 @@ PREFIX = "edge-sentiment"
 RELEASE = "0.0.3"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def start_broker(work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
-    conf = work / "mosquitto.conf"
-    conf.write_text(f"user root\nlistener {port} 127.0.0.1\npersistence false\n"
-                    "allow_anonymous true\n")
-    proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 10
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc, f"mqtt://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("mosquitto did not start")
 
 
 def convert(*args: str) -> subprocess.CompletedProcess[str]:
@@ -185,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"stream": str(args.stream), "texts_per_phase": args.texts,
                               "feedback_share": args.feedback_share}
     t0 = time.time()
-    broker, url = start_broker(args.out)
+    broker, url = start_mosquitto(args.out)
     try:
         report.update(loop(args, url, rows[:args.texts], rows[args.texts:]))
     finally:

@@ -32,19 +32,13 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from local_broker import start_mosquitto  # scripts/, this file's folder
+
 ROOT = Path(__file__).parents[1]
 TINY = ROOT / "tests" / "fixtures" / "tiny_bundle"
 PREFIX = "edge-sentiment"
 STEPS = ("start", "downloading", "verified", "installed", "active", "healthy")
 DELAY = {"start": 1.0, "downloading": 0.03, "verified": 0.03, "installed": 0.1, "active": 1.0}
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Events:
@@ -128,14 +122,7 @@ def main() -> int:
     from edge_sentiment.slots import SlotStore
 
     work = Path(tempfile.mkdtemp(prefix="soak-agent-"))
-    port = _free_port()
-    user = "user root\n" if os.geteuid() == 0 else ""
-    (work / "mosquitto.conf").write_text(f"{user}listener {port} 127.0.0.1\npersistence false\n"
-                                         "allow_anonymous true\n")
-    broker = subprocess.Popen(["mosquitto", "-c", str(work / "mosquitto.conf")],
-                              stderr=subprocess.DEVNULL)
-    url = f"mqtt://127.0.0.1:{port}"
-    time.sleep(0.5)
+    broker, url = start_mosquitto(work)
     key, pub = keygen(work / "keys", "k")
     trust = work / "trust.json"
     trust_file([pub], 1, trust)
