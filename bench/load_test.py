@@ -13,7 +13,6 @@ import argparse
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,17 +20,14 @@ import time
 import urllib.request
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+from local_broker import free_port  # scripts/local_broker.py
+
 LUA = """
 wrk.method = "POST"
 wrk.body = '{"text": "The battery died after two days but support replaced it quickly"}'
 wrk.headers["Content-Type"] = "application/json"
 """
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _ms(value: str) -> float:
@@ -63,7 +59,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install -y wrk", file=sys.stderr)
         return 2
-    port = _port()
+    port = free_port()
     server = subprocess.Popen([sys.executable, "-m", "edge_sentiment", "serve", "--port", str(port),
                                "--threads", str(args.server_threads),
                                *(["--bundle", str(args.bundle)] if args.bundle else [])],
