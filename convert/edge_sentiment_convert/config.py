@@ -11,6 +11,8 @@ from edge_sentiment.errors import ConfigError
 from edge_sentiment.manifest import parse_semver
 from edge_sentiment.tomlfile import read_toml
 
+from .identity import blind_words
+
 STAGES = ("teacher", "validate", "soft_labels", "vocab", "teacher_onnx", "teacher_dev", "student",
           "final", "finish", "table")
 
@@ -344,8 +346,6 @@ def load_config(path: Path) -> BuildConfig:
 
 
 def _check_blind_except(vocab: VocabCfg, need: Callable[[bool, str], None]) -> None:
-    from .identity import blind_words
-
     words = vocab.blind_except
     need(isinstance(words, list) and all(isinstance(w, str) for w in words),
          "[vocab] blind_except must be a list of words")
