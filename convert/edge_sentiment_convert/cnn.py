@@ -68,16 +68,29 @@ class ConvConfig:
         return asdict(self)
 
 
-class _ConvLayer(nn.Module):
+class ConvLayer(nn.Module):
     def __init__(self, hidden: int, kernel: int, dilation: int) -> None:
         super().__init__()
         self.kernel, self.dilation = kernel, dilation
         self.mix = nn.Linear(kernel * hidden, hidden)
         self.norm = nn.LayerNorm(hidden, eps=1e-12)
+        self.as_conv = False  # export form: one Conv node instead of Pad, Slices and Concat
+
+    def _conv(self, x: torch.Tensor, reach: int) -> torch.Tensor:
+        """The same convolution as one ``conv1d``: ``mix``'s weight, [out, kernel * in], read as
+        [out, in, kernel] (tap k of the concatenation is input position t + k * dilation)."""
+        out, width = self.mix.weight.shape
+        weight = self.mix.weight.view(out, self.kernel, width // self.kernel).permute(0, 2, 1)
+        y = nn.functional.conv1d(x.transpose(1, 2), weight, self.mix.bias, padding=reach,
+                                 dilation=self.dilation)
+        return y.transpose(1, 2)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x [batch, length, hidden], mask [batch, length, 1] (1 for real tokens)."""
         reach = self.dilation * (self.kernel // 2)
+        if self.as_conv:
+            h = nn.functional.gelu(self._conv(x * mask, reach))
+            return self.norm(x + h)  # type: ignore[no-any-return]
         padded = nn.functional.pad(x * mask, (0, 0, reach, reach))
         # Constant slice bounds (the end counted from the back): no Shape arithmetic in the
         # ONNX graph, which would cost ONNX Runtime a node apiece on every call.
@@ -97,7 +110,7 @@ class ConvStudent(nn.Module):
         self.word = nn.Embedding(cfg.vocab_size, cfg.emb_rank)
         self.proj = nn.Linear(cfg.emb_rank, cfg.hidden, bias=False)
         self.emb_norm = nn.LayerNorm(cfg.hidden, eps=1e-12)
-        self.layers = nn.ModuleList(_ConvLayer(cfg.hidden, cfg.kernel, cfg.dilation(i))
+        self.layers = nn.ModuleList(ConvLayer(cfg.hidden, cfg.kernel, cfg.dilation(i))
                                     for i in range(cfg.layers))
         self.attend = nn.ModuleList(_Layer(cfg.attention_config()) for _ in range(cfg.attention))
         self.head = nn.Linear(2 * cfg.hidden, cfg.num_labels)

@@ -129,6 +129,10 @@ TFLITE_QUANT_MODES = (*TFLITE_SCHEMES, "auto")
 # move a little with a text's batch neighbours) or "static" (scales fitted once on
 # calibration texts: the same scores alone or in any batch).
 ONNX_QUANT_MODES = ("dynamic", "static")
+# The shipped ONNX CNN student's graph: "slices" (each convolution as Pad, Slices, Concat and one
+# MatMul, as trained) or "conv" (the same weights as one Conv node per layer, opset 20 so the
+# exact GELU fuses: fewer nodes per call; static int8 only).
+ONNX_GRAPHS = ("slices", "conv")
 
 
 @dataclass(frozen=True)
@@ -149,6 +153,7 @@ class BuildConfig:
     # False: per-tensor int8 weights, as TFLite TENSORWISE has
     onnx_per_channel: bool = at("student", default=True)
     onnx_quant: str = at("final", default="dynamic")  # one of ONNX_QUANT_MODES
+    onnx_graph: str = at("final", default="slices")  # one of ONNX_GRAPHS
     max_onnx_mb: float = at("final", default=8.0)
     golden_per_label: int = at("finish", default=4)
     eval_limit: int = at("teacher_onnx", default=0)  # 0: every row of every dev/test split
@@ -253,6 +258,9 @@ def _check(cfg: BuildConfig, source: str) -> None:
     _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
     need(cfg.onnx_quant in ONNX_QUANT_MODES,
          f"onnx_quant must be one of {', '.join(ONNX_QUANT_MODES)}")
+    need(cfg.onnx_graph in ONNX_GRAPHS, f"onnx_graph must be one of {', '.join(ONNX_GRAPHS)}")
+    need(cfg.onnx_graph == "slices" or cfg.onnx_quant == "static",
+         'onnx_graph = "conv" needs onnx_quant = "static"')
     lengths = cfg.tflite_lengths
     need(not lengths or (all(_whole(n) and n > 0 for n in lengths)
                          and list(lengths) == sorted(set(lengths))

@@ -22,6 +22,8 @@ from torch import nn
 
 from edge_sentiment.errors import BackendError, missing_extra
 
+from .cnn import ConvLayer
+
 log = logging.getLogger(__name__)
 
 
@@ -37,9 +39,21 @@ class _Int32Inputs(nn.Module):
         return out
 
 
-def export_onnx(model: nn.Module, out: Path, opset: int = 17) -> Path:
-    """fp32 ONNX with dynamic batch and length, inputs ``input_ids``, ``attention_mask``."""
+def export_onnx(model: nn.Module, out: Path, opset: int = 17, conv: bool = False) -> Path:
+    """fp32 ONNX with dynamic batch and length, inputs ``input_ids``, ``attention_mask``.
+    ``conv``: a CNN student's convolutions as one ``Conv`` node each (same weights)."""
     model.eval()
+    layers = [m for m in model.modules() if isinstance(m, ConvLayer)]
+    for m in layers:
+        m.as_conv = conv
+    try:
+        return _export(model, out, opset)
+    finally:
+        for m in layers:
+            m.as_conv = False
+
+
+def _export(model: nn.Module, out: Path, opset: int) -> Path:
     ids = torch.ones((2, 16), dtype=torch.long)
     mask = torch.ones((2, 16), dtype=torch.long)
     with warnings.catch_warnings():
@@ -95,7 +109,7 @@ def quantize_onnx_static(fp32: Path, out: Path, feeds: list[dict[str, np.ndarray
         quant_pre_process(str(fp32), str(prep), skip_symbolic_shape=True)
         quantize_static(str(prep), str(out), Reader(), quant_format=QuantFormat.QOperator,
                         per_channel=per_channel, activation_type=QuantType.QUInt8,
-                        weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gather"],
+                        weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Conv", "Gather"],
                         calibrate_method=CalibrationMethod.MinMax,
                         extra_options={"DefaultTensorType": 1})
     return out

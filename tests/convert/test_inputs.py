@@ -46,6 +46,19 @@ def test_bad_config(tmp_path: Path, extra: str, msg: str) -> None:
         load_config(path)
 
 
+def test_onnx_graph_is_checked(tmp_path: Path) -> None:
+    text = SMOKE.read_text()
+    assert load_config(SMOKE).onnx_graph == "conv"
+    path = tmp_path / "c.toml"
+    for old, new, msg in [('onnx_graph = "conv"', 'onnx_graph = "cubic"',
+                           "onnx_graph must be one of slices, conv"),
+                          ('onnx_quant = "static"', 'onnx_quant = "dynamic"',
+                           'onnx_graph = "conv" needs onnx_quant = "static"')]:
+        path.write_text(text.replace(old, new))
+        with pytest.raises(ConfigError, match=msg):
+            load_config(path)
+
+
 @pytest.mark.parametrize("lines, msg", [
     ('blind_identity = true\nblind_except = ["phone"]\n', r"\['phone'\] are not blinded words"),
     ('blind_identity = false\nblind_except = ["man"]\n', "blind_except needs blind_identity"),
