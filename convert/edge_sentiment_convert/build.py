@@ -36,6 +36,7 @@ from .data import (
     load_unlabeled,
 )
 from .emoji_tokens import write_teacher_tokenizer
+from .identity import blind_words
 from .layout import Layout
 from .stages import changed_since, stage_inputs
 from .stages.calibrate import apply_calibration, calibrate
@@ -49,6 +50,7 @@ from .stages.tflite import Tflite, tflite
 from .stages.vocab import Vocab, vocab
 from .students import StudentModel, make_student
 from .teacher import Teacher, teacher_dir
+from .vocab import write_anchored
 
 log = logging.getLogger(__name__)
 ONNX_SHAPE = [None, None]
@@ -133,6 +135,16 @@ class Build:
             write_teacher_tokenizer(teacher_dir() / "tokenizer.json", path)
         return path
 
+    @property
+    def final_tokenizer(self) -> Path:
+        """The tokenizer of the shipped bundle and of every stage after the students: the vocab
+        stage's, or with ``identity_anchor`` a copy that reads identity words as the anchor."""
+        if not self.cfg.identity_anchor:
+            return self.layout.vocab_tokenizer
+        path = self.layout.vocab / "tokenizer.anchored.json"
+        write_anchored(self.layout.vocab_tokenizer, path, self.cfg.identity_anchor)
+        return path
+
     def load_teacher(self) -> Teacher:
         model = Teacher(len(LABELS))
         model.load_state_dict(torch.load(self.layout.teacher_weights, weights_only=True))
@@ -190,6 +202,7 @@ class Build:
                "max_dev_gap": self.cfg.max_dev_gap, "gap_sources": gap_sources,
                "speed_tie": SPEED_TIE, "calibration": fitted, "behaviour": behaviour,
                "consistency": batch, "onnx_quant": self.cfg.onnx_quant,
+               "identity_anchor": self.cfg.identity_anchor, "identity_words": len(blind_words()),
                "min_neutral_recall": self.cfg.min_neutral_recall}
         return finish.final_bundle(self, chosen, {**ctx, "tflite": asdict(tfl)})
 

@@ -143,7 +143,7 @@ def card(ctx: dict[str, Any]) -> str:
              "## ONNX int8 and TFLite int8 agreement", "",
              *[f"- {k}: {100 * v:.2f}%" for k, v in ctx["agreement"].items()], "",
              "## Alone and in batches", "", *_consistency(ctx), "",
-             "## How it was made", "", f"    {ctx['command']}", "",
+             "## How it was made", "", f"    {ctx['command']}", "", *_anchor(ctx),
              f"Build time: {ctx['build_minutes']:.1f} minutes on {ctx['machine']}. "
              f"Stage seconds: {ctx['stage_seconds']}.", "", *_pareto(ctx), "",
              f"Config (`{ctx['config_name']}`):", "", "```toml", ctx["config_text"].strip(),
@@ -159,6 +159,17 @@ def card(ctx: dict[str, Any]) -> str:
               "`max_seq_length` tokens are truncated. The behavioural suite is this project's "
               "own; its figures are a floor, not a guarantee."]
     return "\n".join(lines) + "\n"
+
+
+def _anchor(ctx: dict[str, Any]) -> list[str]:
+    anchor = ctx.get("identity_anchor")
+    if not anchor:
+        return []
+    return [f"Identity words are blinded after training: the bundle's tokenizer reads each of "
+            f"{ctx.get('identity_words', 'the')} religion, ethnicity, nationality, sexuality and "
+            f"gender words (and the colours black and white) as \"{anchor}\", a word the "
+            "student was trained with, so swapping one for another cannot change a score. "
+            "Every figure above is with it.", ""]
 
 
 def _gap_sources(ctx: dict[str, Any]) -> list[str]:

@@ -154,6 +154,9 @@ class BuildConfig:
     onnx_per_channel: bool = at("student", default=True)
     onnx_quant: str = at("final", default="dynamic")  # one of ONNX_QUANT_MODES
     onnx_graph: str = at("final", default="slices")  # one of ONNX_GRAPHS
+    # After training, the bundle's tokenizer reads every identity word (identity.blind_words)
+    # as this word of the student's vocabulary ("": no blinding after training).
+    identity_anchor: str = at("final", default="")
     max_onnx_mb: float = at("final", default=8.0)
     golden_per_label: int = at("finish", default=4)
     eval_limit: int = at("teacher_onnx", default=0)  # 0: every row of every dev/test split
@@ -258,6 +261,12 @@ def _check(cfg: BuildConfig, source: str) -> None:
     _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
     need(cfg.onnx_quant in ONNX_QUANT_MODES,
          f"onnx_quant must be one of {', '.join(ONNX_QUANT_MODES)}")
+    need(not cfg.identity_anchor or (cfg.identity_anchor.isalpha()
+                                     and cfg.identity_anchor.islower()),
+         "identity_anchor must be one lower-case word")
+    need(not (cfg.identity_anchor and cfg.vocab.blind_identity),
+         "identity_anchor and [vocab] blind_identity exclude each other (the student already "
+         "reads identity words as one token)")
     need(cfg.onnx_graph in ONNX_GRAPHS, f"onnx_graph must be one of {', '.join(ONNX_GRAPHS)}")
     need(cfg.onnx_graph == "slices" or cfg.onnx_quant == "static",
          'onnx_graph = "conv" needs onnx_quant = "static"')

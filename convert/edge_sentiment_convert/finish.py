@@ -100,7 +100,7 @@ def final_bundle(build: Build, name: str, ctx: dict[str, Any]) -> Path:
                "input_shape": [1, cfg.max_seq_length], "lengths": list(cfg.tflite_lengths)}]
     write_bundle(out, name=cfg.name, version=cfg.version, labels=LABELS,
                  max_seq_length=cfg.max_seq_length,
-                 tokenizer_file=build.layout.vocab_tokenizer, models=models,
+                 tokenizer_file=build.final_tokenizer, models=models,
                  golden_texts=dev[:2000], reference_texts=dev,
                  per_label=cfg.golden_per_label, card="placeholder",
                  calibration=build.cal.get("student"))

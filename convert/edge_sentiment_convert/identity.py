@@ -10,6 +10,7 @@ in ``edge_sentiment/check`` has its own, separate lexicons).
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections.abc import Sequence
@@ -147,3 +148,17 @@ def blind_normalizers(but: Sequence[str] = ()) -> list[dict[str, object]]:
          "content": BLIND_TOKEN},
         {"type": "Replace", "pattern": {"Regex": r"\ban\b"}, "content": "a"},
     ]
+
+
+def anchor_tokenizer(src: str, anchor: str) -> str:
+    """``src`` (a tokenizer's JSON) with blinding after training: every word of
+    ``blind_words()`` reads as ``anchor``, a word the trained student already has, and "an" as
+    "a". Swapping one identity word for another then cannot move a score, and the student needs
+    no retraining (blinded training cost tweets 1.5-2.7 points in three builds)."""
+    data = json.loads(src)
+    steps = [dict(s, content=anchor) if s["content"] == BLIND_TOKEN else s
+             for s in blind_normalizers()]
+    norm = data.get("normalizer")
+    first = [] if norm is None else norm["normalizers"] if norm["type"] == "Sequence" else [norm]
+    data["normalizer"] = {"type": "Sequence", "normalizers": [*first, *steps]}
+    return json.dumps(data, ensure_ascii=False)

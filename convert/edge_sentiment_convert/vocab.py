@@ -16,8 +16,10 @@ from typing import Any
 
 from tokenizers import Tokenizer
 
+from edge_sentiment.errors import ConfigError
+
 from .emoji_tokens import add_emoji_tokens
-from .identity import BLIND_TOKEN, blind_normalizers, blind_words
+from .identity import BLIND_TOKEN, anchor_tokenizer, blind_normalizers, blind_words
 
 SPECIALS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
@@ -81,3 +83,15 @@ def _blind(data: dict[str, Any], teacher_vocab: dict[str, int], but: Sequence[st
     vocab: dict[str, int] = data["model"]["vocab"]
     vocab[BLIND_TOKEN] = len(vocab)
     return sorted({teacher_vocab[w] for w in blind_words(but) if w in teacher_vocab})
+
+
+def write_anchored(src: Path, dst: Path, anchor: str) -> Path:
+    """``src`` with identity words read as ``anchor`` (``identity.anchor_tokenizer``), written
+    to ``dst`` when it differs. The anchor must be a whole word of the vocabulary."""
+    text = src.read_text(encoding="utf-8")
+    if anchor not in json.loads(text)["model"]["vocab"]:
+        raise ConfigError(f"identity_anchor {anchor!r} is not a word of the student's vocabulary")
+    out = anchor_tokenizer(text, anchor)
+    if not dst.is_file() or dst.read_text(encoding="utf-8") != out:
+        dst.write_text(out, encoding="utf-8")
+    return dst

@@ -89,3 +89,13 @@ def test_batch_consistency_is_a_target_and_a_card_section() -> None:
                       "machine": "x86_64", "stage_seconds": {}})
     assert "## Alone and in batches" in text
     assert "(static activation scales) on all 8000 dev texts" in text
+
+
+def test_the_card_says_when_identity_words_are_blinded_after_training() -> None:
+    base = {**_ctx({}), "name": "m", "version": "1.0.0", "pareto": [], "command": "c",
+            "config_name": "c.toml", "config_text": "x = 1", "machine": "x86_64",
+            "stage_seconds": {}}
+    assert "blinded after training" not in card.card(base)
+    text = card.card({**base, "identity_anchor": "member", "identity_words": 260})
+    assert 'each of 260 religion, ethnicity, nationality, sexuality and gender words' in text
+    assert 'as "member"' in text

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
+from edge_sentiment.errors import ConfigError
 from edge_sentiment_convert.compose import negated_copies, negation_rule
 from edge_sentiment_convert.config import DistillCfg
 from edge_sentiment_convert.data import Example
@@ -16,9 +19,11 @@ from edge_sentiment_convert.emoji_tokens import char_class, emoji_names, emoji_t
 from edge_sentiment_convert.identity import BLIND_TOKEN, counterfactuals, kept_words, swap_identity
 from edge_sentiment_convert.teacher import load_tokenizer
 from edge_sentiment_convert.transfer import distill_rows
-from edge_sentiment_convert.vocab import prune_vocab
+from edge_sentiment_convert.vocab import prune_vocab, write_anchored
 
-TOKENIZER = Path(__file__).parents[1] / "fixtures" / "tiny_bundle" / "tokenizer.json"
+FIX = Path(__file__).parents[1] / "fixtures"
+TOKENIZER = FIX / "tiny_bundle" / "tokenizer.json"
+SMOKE = Path(__file__).parents[2] / "convert" / "configs" / "smoke.toml"
 
 
 def test_emoji_names_cover_common_faces() -> None:
@@ -129,6 +134,46 @@ def test_blinding_leaves_the_excepted_words_as_they_are(tmp_path: Path) -> None:
 
     assert BLIND_TOKEN not in pieces("a man and two guys"), pieces("a man and two guys")
     assert pieces("a Muslim man")[1] == BLIND_TOKEN and pieces("a woman")[1] == BLIND_TOKEN
+
+
+def test_anchor_blinds_identity_words_after_training(tmp_path: Path) -> None:
+    """``identity_anchor``: the trained vocabulary is unchanged and every identity word reads as
+    the anchor word, so the bundle's student sees "a other seat" for each of them."""
+    trained = tmp_path / "tok.json"
+    prune_vocab(TOKENIZER, ["an other seat and a black book"], 1, 2000, trained,
+                emoji=emoji_names())
+    anchored = write_anchored(trained, tmp_path / "anchored.json", "other")
+    before, after = load_tokenizer(trained, 64), load_tokenizer(anchored, 64)
+
+    def pieces(tok: Any, text: str) -> list[str]:
+        return list(tok.encode(text, add_special_tokens=False).tokens)
+
+    assert before.get_vocab() == after.get_vocab()
+    same = ["a Muslim seat", "an Asian seat", "a Black seat", "A GAY SEAT",
+            "an African American seat", "a woman seat", "an other seat"]
+    assert all(pieces(after, t) == ["a", "other", "seat"] for t in same), \
+        [pieces(after, t) for t in same]
+    assert "other" not in pieces(before, "a black book")  # as the student learnt it
+    assert pieces(after, "a blackboard") == pieces(before, "a blackboard")  # whole words only
+    with pytest.raises(ConfigError, match="'zebra' is not a word of the student's vocabulary"):
+        write_anchored(trained, tmp_path / "other.json", "zebra")
+
+
+def test_build_reads_the_anchored_tokenizer_only_when_asked(tmp_path: Path) -> None:
+    from edge_sentiment_convert.build import Build
+    from edge_sentiment_convert.config import load_config
+
+    cfg = load_config(SMOKE)
+    cfg = replace(cfg, vocab=replace(cfg.vocab, blind_identity=False, blind_except=[]))
+    build = Build(cfg, SMOKE, FIX / "data", tmp_path)
+    build.layout.vocab.mkdir(parents=True)
+    prune_vocab(TOKENIZER, ["an other seat"], 1, 2000, build.layout.vocab_tokenizer)
+    assert build.final_tokenizer == build.layout.vocab_tokenizer
+    build.cfg = replace(cfg, identity_anchor="other")
+    path = build.final_tokenizer
+    assert path != build.layout.vocab_tokenizer
+    tok = load_tokenizer(path, 64)
+    assert tok.encode("a gay seat", add_special_tokens=False).tokens == ["a", "other", "seat"]
 
 
 def test_negated_copies_say_whether_a_negation_was_added() -> None:

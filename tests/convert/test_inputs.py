@@ -46,6 +46,20 @@ def test_bad_config(tmp_path: Path, extra: str, msg: str) -> None:
         load_config(path)
 
 
+def test_identity_anchor_is_checked(tmp_path: Path) -> None:
+    text = SMOKE.read_text()
+    path = tmp_path / "c.toml"
+    unblinded = text.replace('blind_identity = true\nblind_except = ["man", "guy"]\n',
+                             "blind_identity = false\n")
+    path.write_text('identity_anchor = "member"\n' + unblinded)
+    assert load_config(path).identity_anchor == "member"
+    for line, body, msg in [('identity_anchor = "two words"\n', unblinded, "one lower-case word"),
+                            ('identity_anchor = "member"\n', text, "exclude each other")]:
+        path.write_text(line + body)
+        with pytest.raises(ConfigError, match=msg):
+            load_config(path)
+
+
 def test_onnx_graph_is_checked(tmp_path: Path) -> None:
     text = SMOKE.read_text()
     assert load_config(SMOKE).onnx_graph == "conv"

@@ -27,7 +27,7 @@ def calibrate(b: Build, name: str) -> dict[str, Any]:
         return {}
     # the shipped ONNX (quantize stage), uncalibrated: the student stage wrote this bundle with
     # its dynamic int8 file
-    b.single_bundle(f"cand-{name}", b.final_onnx(name), "onnx", "int8", b.layout.vocab_tokenizer)
+    b.single_bundle(f"cand-{name}", b.final_onnx(name), "onnx", "int8", b.final_tokenizer)
     sources, out = list(b.cfg.teacher.sources), {}
     for who, which in (("student", Artifact.STUDENT_INT8), ("teacher", Artifact.TEACHER_FP32)):
         sets = report.dev_sets(b.layout.artifact(which, name), "onnx", b.data, sources, b.binary)
@@ -39,7 +39,7 @@ def calibrate(b: Build, name: str) -> dict[str, Any]:
 def apply_calibration(b: Build, name: str, fitted: dict[str, Any]) -> None:
     """Rewrite the eval bundles with their calibration (cheap; idempotent)."""
     b.cal = {who: Calibration(f["temperature"], tuple(f["bias"])) for who, f in fitted.items()}
-    b.single_bundle(f"cand-{name}", b.final_onnx(name), "onnx", "int8", b.layout.vocab_tokenizer)
+    b.single_bundle(f"cand-{name}", b.final_onnx(name), "onnx", "int8", b.final_tokenizer)
     for precision in ("fp32", "int8"):
         b.single_bundle(f"teacher-{precision}", b.layout.teacher_onnx(precision), "onnx",
                         precision, b.teacher_tokenizer, who="teacher")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 def chosen_eval_bundles(b: Build, name: str) -> None:
     """One-artifact bundles of the chosen student's fp32 ONNX and int8 TFLite files."""
-    folder, tok = b.layout.student(name), b.layout.vocab_tokenizer
+    folder, tok = b.layout.student(name), b.final_tokenizer
     b.single_bundle("student-fp32", folder / "student.fp32.onnx", "onnx", "fp32", tok)
     b.single_bundle("student-int8-tflite", folder / "student.int8.tflite", "tflite", "int8", tok)
 

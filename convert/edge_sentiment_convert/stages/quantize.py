@@ -29,7 +29,7 @@ def quantize(b: Build, name: str) -> dict[str, Any]:
     if b.cfg.onnx_quant == "static":
         texts = [e.text for e in b.transfer_set()]
         sample = random.Random(b.cfg.seed).sample(texts, min(CALIBRATION_TEXTS, len(texts)))
-        feeds = calibration_feeds(b.layout.vocab_tokenizer, sample, b.cfg.max_seq_length)
+        feeds = calibration_feeds(b.final_tokenizer, sample, b.cfg.max_seq_length)
         fp32 = b.layout.student(name) / "student.fp32.onnx"
         if b.cfg.onnx_graph == "conv":
             fp32 = conv_export(b, name)

@@ -55,7 +55,7 @@ def dev_agreement(b: Build, name: str, made: dict[str, Path]) -> dict[str, float
     out = {}
     for mode, path in made.items():
         bundle = b.single_bundle(f"tflite-{mode}", path, "tflite", "int8",
-                                 b.layout.vocab_tokenizer)
+                                 b.final_tokenizer)
         res = report.eval_bundle(bundle, "tflite", b.data, b.cfg.eval_limit, splits=("dev",))
         out[mode] = report.agreement(onnx, res, split="dev")["all_dev"]
     log.info("TFLite ONNX dev agreement by quantization: %s", out)
