@@ -42,7 +42,7 @@ py=(--python-version 3.11 --implementation cp --abi cp311 --only-binary=:all:
     --platform manylinux_2_27_aarch64 --platform manylinux_2_28_aarch64
     --platform manylinux_2_34_aarch64)
 [ -d "$site/onnxruntime" ] || pip install --quiet --target "$site" "${py[@]}" \
-    "numpy>=1.24" "tokenizers>=0.15" "onnxruntime>=1.17" >&2
+    "numpy>=1.24" "tokenizers>=0.15" "onnxruntime>=1.18" >&2
 if [ "$mode" = "--tests" ] && [ ! -d "$site/_pytest" ]; then
     # the tflite and agent extras and pytest, also as aarch64 wheels
     pip install --quiet --target "$site" "${py[@]}" "ai-edge-litert>=1.2" "paho-mqtt>=2.0,<3" \
