@@ -135,10 +135,11 @@ class Build:
             write_teacher_tokenizer(teacher_dir() / "tokenizer.json", path)
         return path
 
-    @property
+    @functools.cached_property
     def final_tokenizer(self) -> Path:
         """The tokenizer of the shipped bundle and of every stage after the students: the vocab
-        stage's, or with ``identity_anchor`` a copy that reads identity words as the anchor."""
+        stage's, or with ``identity_anchor`` a copy that reads identity words as the anchor
+        (written once per build run, after the vocab stage)."""
         if not self.cfg.identity_anchor:
             return self.layout.vocab_tokenizer
         path = self.layout.vocab / "tokenizer.anchored.json"
@@ -152,6 +153,14 @@ class Build:
 
     def make_student(self, index: int, vocab_size: int) -> StudentModel:
         return make_student(self.cfg.students[index], vocab_size, self.cfg.max_seq_length)
+
+    def trained_student(self, name: str) -> StudentModel:
+        """The candidate ``name`` with the weights its student stage saved (``student.pt``)."""
+        index = [s.name for s in self.cfg.students].index(name)
+        model = self.make_student(index, len(json.loads(self.layout.vocab_keep.read_text())))
+        model.load_state_dict(torch.load(self.layout.student(name) / "student.pt",
+                                         weights_only=True))
+        return model.eval()
 
     def final_onnx(self, name: str) -> Path:
         """The chosen student's shipped int8 ONNX (``onnx_quant``; the quantize stage's)."""

@@ -169,9 +169,9 @@ def test_build_reads_the_anchored_tokenizer_only_when_asked(tmp_path: Path) -> N
     build.layout.vocab.mkdir(parents=True)
     prune_vocab(TOKENIZER, ["an other seat"], 1, 2000, build.layout.vocab_tokenizer)
     assert build.final_tokenizer == build.layout.vocab_tokenizer
-    build.cfg = replace(cfg, identity_anchor="other")
-    path = build.final_tokenizer
-    assert path != build.layout.vocab_tokenizer
+    anchored = Build(replace(cfg, identity_anchor="other"), SMOKE, FIX / "data", tmp_path)
+    path = anchored.final_tokenizer
+    assert path != anchored.layout.vocab_tokenizer
     tok = load_tokenizer(path, 64)
     assert tok.encode("a gay seat", add_special_tokens=False).tokens == ["a", "other", "seat"]
 

@@ -9,12 +9,9 @@ fewer nodes."""
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import torch
 
 from ..export import calibration_feeds, export_onnx, quantize_onnx_static
 
@@ -41,11 +38,8 @@ def quantize(b: Build, name: str) -> dict[str, Any]:
 def conv_export(b: Build, name: str) -> Path:
     """The student ``name``'s trained weights (``student.pt``) as an fp32 graph with one Conv
     node per convolution, opset 20 (a Gelu node ONNX Runtime fuses)."""
-    index = next(i for i, s in enumerate(b.cfg.students) if s.name == name)
-    folder = b.layout.student(name)
-    model = b.make_student(index, len(json.loads(b.layout.vocab_keep.read_text())))
-    model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
-    return export_onnx(model, folder / "student.conv.fp32.onnx", opset=20, conv=True)
+    return export_onnx(b.trained_student(name), b.layout.student(name) / "student.conv.fp32.onnx",
+                       opset=20, conv=True)
 
 
 def _nodes(path: Path) -> int:

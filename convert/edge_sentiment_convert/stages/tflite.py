@@ -3,14 +3,11 @@ schemes are made and scored against the ONNX int8 artifact on dev (``pick_tflite
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-import torch
 
 from .. import report
 from ..choose import pick_tflite_mode
@@ -33,11 +30,7 @@ class Tflite:
 
 def tflite(b: Build, name: str) -> Tflite:
     folder = b.layout.student(name)
-    idx = [s.name for s in b.cfg.students].index(name)
-    keep = json.loads(b.layout.vocab_keep.read_text())
-    model = b.make_student(idx, len(keep))
-    model.load_state_dict(torch.load(folder / "student.pt", weights_only=True))
-    export_tflite(model.eval(), folder / "student.fp32.tflite", b.cfg.max_seq_length,
+    export_tflite(b.trained_student(name), folder / "student.fp32.tflite", b.cfg.max_seq_length,
                   b.cfg.tflite_lengths)
     modes = TFLITE_SCHEMES if b.cfg.tflite_quant == "auto" else (b.cfg.tflite_quant,)
     made = {m: quantize_tflite(folder / "student.fp32.tflite",
