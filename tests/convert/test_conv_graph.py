@@ -22,9 +22,12 @@ from edge_sentiment_convert.export import (  # noqa: E402
     export_onnx,
     quantize_onnx_static,
 )
-
-FIX = Path(__file__).resolve().parents[1] / "fixtures"
-TOKENIZER = FIX / "tiny_bundle" / "tokenizer.json"
+from tests.convert.test_quant_static import (  # noqa: E402
+    FIX,
+    TOKENIZER,
+    alone_and_batched,
+    dev_feeds,
+)
 
 
 def student(attention: int) -> ConvStudent:
@@ -33,21 +36,6 @@ def student(attention: int) -> ConvStudent:
     return ConvStudent(ConvConfig(vocab_size=vocab, hidden=32, layers=3, emb_rank=8,
                                   max_len=32, attention=attention, heads=2,
                                   intermediate=48)).eval()
-
-
-def feeds(split: str) -> list[dict[str, np.ndarray]]:
-    texts, _ = read_labeled_tsv(FIX / f"data/reviews/{split}.tsv")
-    return calibration_feeds(TOKENIZER, texts, 32)
-
-
-def padded(rows: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    width = max(f["input_ids"].shape[1] for f in rows)
-    ids = np.zeros((len(rows), width), dtype=np.int64)
-    mask = np.zeros_like(ids)
-    for i, f in enumerate(rows):
-        n = f["input_ids"].shape[1]
-        ids[i, :n], mask[i, :n] = f["input_ids"][0], 1
-    return {"input_ids": ids, "attention_mask": mask}
 
 
 def session(path: Path, optimized: Path | None = None) -> Any:
@@ -65,16 +53,15 @@ def forms(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     model = student(request.param)
     out = {"slices": export_onnx(model, tmp / "slices.onnx"),
            "conv": export_onnx(model, tmp / "conv.onnx", opset=20, conv=True)}
-    calib = feeds("train")
+    calib = calibration_feeds(TOKENIZER, read_labeled_tsv(FIX / "data/reviews/train.tsv")[0], 32)
     for name in ("slices", "conv"):
         out[f"{name} int8"] = quantize_onnx_static(out[name], tmp / f"{name}.int8.onnx", calib)
     return out
 
 
 def test_conv_form_computes_the_trained_function(forms: dict[str, Path]) -> None:
-    batch = padded(feeds("dev"))
-    want = session(forms["slices"]).run(None, batch)[0]
-    got = session(forms["conv"]).run(None, batch)[0]
+    _, want = alone_and_batched(forms["slices"], dev_feeds())
+    _, got = alone_and_batched(forms["conv"], dev_feeds())
     assert np.abs(got - want).max() < 1e-4
 
 
@@ -94,10 +81,7 @@ def test_conv_form_has_no_taps_and_fewer_nodes_to_run(forms: dict[str, Path],
 
 
 def test_static_int8_conv_form_is_batch_independent_and_agrees(forms: dict[str, Path]) -> None:
-    rows = feeds("dev")
-    sess = session(forms["conv int8"])
-    alone = np.concatenate([sess.run(None, f)[0] for f in rows])
-    batched = sess.run(None, padded(rows))[0]
+    alone, batched = alone_and_batched(forms["conv int8"], dev_feeds())
     assert np.abs(alone - batched).max() < 1e-5
-    slices = session(forms["slices int8"]).run(None, padded(rows))[0]
+    _, slices = alone_and_batched(forms["slices int8"], dev_feeds())
     assert (slices.argmax(1) == batched.argmax(1)).mean() >= 0.95
