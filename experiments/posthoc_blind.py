@@ -31,19 +31,18 @@ NOUNS = ("man", "men", "woman", "women", "boy", "girl", "guy", "lady", "ladies",
 
 
 def blind_tokenizer(src: Path, dst: Path, anchor: str, noun_anchor: str = "") -> None:
-    from edge_sentiment_convert.identity import blind_normalizers
+    """The build's own blinding after training (``identity.anchor_tokenizer``); with
+    ``noun_anchor``, gender nouns are first read as that word instead."""
+    from edge_sentiment_convert.identity import anchor_tokenizer
 
-    tok = json.loads(src.read_text())
-    steps = []
-    if noun_anchor:  # gender nouns first, to their own anchor
-        nouns = "|".join(NOUNS)
-        steps.append({"type": "Replace", "pattern": {"Regex": rf"\b(?:{nouns})\b"},
-                      "content": noun_anchor})
-    steps += [dict(s, content=anchor) if s["content"] != "a" else s for s in blind_normalizers()]
-    norm = tok["normalizer"]
-    seq = norm["normalizers"] if norm.get("type") == "Sequence" else [norm]
-    tok["normalizer"] = {"type": "Sequence", "normalizers": [*seq, *steps]}
-    dst.write_text(json.dumps(tok))
+    text = src.read_text(encoding="utf-8")
+    if noun_anchor:  # a step of its own ahead of the build's (bundle normalizers are Sequences)
+        tok = json.loads(text)
+        tok["normalizer"]["normalizers"].append(
+            {"type": "Replace", "pattern": {"Regex": rf"\b(?:{'|'.join(NOUNS)})\b"},
+             "content": noun_anchor})
+        text = json.dumps(tok, ensure_ascii=False)
+    dst.write_text(anchor_tokenizer(text, anchor), encoding="utf-8")
 
 
 def main() -> int:
