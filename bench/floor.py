@@ -3,7 +3,9 @@
 floor(text of L tokens) = tokenizing + one empty ONNX Runtime call + MACs(L) / int8 MatMul rate
 
 - MACs come from the graph itself: ONNX shape inference at [1, L] gives every MatMul's operand
-  shapes (weight MatMuls and the attention products alike);
+  shapes (weight MatMuls and the attention products alike) and every Conv's output and weight
+  shapes (a convolution of kernel k over C channels is a [C * k, C_out] weight MatMul per
+  position);
 - the int8 MatMul rate is a bare dynamic-int8 MatMul of the model's most common weight shape,
   at L rows, timed on this machine at the given thread count;
 - tokenizing and the empty call are timed here too.
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 MATMULS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3), "Gemm": (0, 1)}
+CONVS = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}  # the weight's input index
 
 
 def _median_us(fn: Callable[[], Any], runs: int = 200) -> float:
@@ -53,7 +56,8 @@ def _shapes(model: Any, length: int) -> dict[str, list[int]]:
 
 
 def macs(onnx_path: Path, length: int) -> tuple[int, tuple[int, int]]:
-    """Multiply-accumulates of one text of ``length`` tokens, and the most common weight shape."""
+    """Multiply-accumulates of one text of ``length`` tokens, and the most common weight shape
+    (a Conv weight [C_out, C_in, k] counts as the MatMul weight [C_in * k, C_out])."""
     import onnx
 
     model = onnx.load(str(onnx_path))
@@ -61,16 +65,25 @@ def macs(onnx_path: Path, length: int) -> tuple[int, tuple[int, int]]:
     weights = {i.name for i in model.graph.initializer}
     total, kinds = 0, Counter[tuple[int, int]]()
     for node in model.graph.node:
-        if node.op_type not in MATMULS:
-            continue
-        a, b = (node.input[i] for i in MATMULS[node.op_type])
-        if a not in shapes or b not in shapes:
-            raise ValueError(f"no shape for {node.name} ({node.op_type}) at length {length}")
-        sa, sb = shapes[a], shapes[b]
-        total += int(np.prod(sa)) * sb[-1]  # rows x K x N
-        if b in weights:
-            kinds[(sb[0], sb[1])] += 1
+        if node.op_type in MATMULS:
+            a, b = (node.input[i] for i in MATMULS[node.op_type])
+            sa, sb = _need(shapes, node, a), _need(shapes, node, b)
+            total += int(np.prod(sa)) * sb[-1]  # rows x K x N
+            if b in weights:
+                kinds[(sb[0], sb[1])] += 1
+        elif node.op_type in CONVS:
+            w = node.input[CONVS[node.op_type]]
+            out, sw = _need(shapes, node, node.output[0]), _need(shapes, node, w)
+            per_output = int(np.prod(sw[1:]))  # C_in / group x kernel
+            total += int(np.prod(out)) * per_output
+            kinds[(per_output, sw[0])] += 1
     return total, kinds.most_common(1)[0][0]
+
+
+def _need(shapes: dict[str, list[int]], node: Any, name: str) -> list[int]:
+    if name not in shapes:
+        raise ValueError(f"no shape for {node.name} ({node.op_type}) input/output {name}")
+    return shapes[name]
 
 
 def int8_matmul_gmacs(k: int, n: int, rows: int, threads: int) -> float:

@@ -29,3 +29,21 @@ def test_macs_counts_weight_and_activation_matmuls(tmp_path: Path) -> None:
     total, shape = floor.macs(path, 10)
     assert total == 10 * 8 * 4 + 10 * 4 * 10
     assert shape == (8, 4)
+
+
+def test_macs_counts_convolutions_as_weight_matmuls(tmp_path: Path) -> None:
+    """The conv-form student (``onnx_graph = "conv"``) has Conv nodes where the slice form had
+    MatMuls: each output position costs C_in x kernel MACs per output channel."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 8, 3), dtype=np.float32), "w")
+    nodes = [helper.make_node("Transpose", ["x"], ["xt"], perm=[0, 2, 1]),  # [1, 8, L]
+             helper.make_node("Conv", ["xt", "w"], ["y"], pads=[1, 1])]  # [1, 4, L]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "L", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4, "L"])], [w])
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    total, shape = floor.macs(path, 10)
+    assert total == 10 * 4 * 8 * 3
+    assert shape == (24, 4)
