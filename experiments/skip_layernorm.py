@@ -8,19 +8,15 @@ dims. After a Conv the sequence dim is unnamed, so only the attention layer's pa
 writes the graph's [batch, length, hidden] into the value_info of each conv layer's Add and
 LayerNormalization tensors (a conv layer keeps the length), checks that ORT then fuses them, and
 times both int8 graphs (random weights, default shape, static int8, 1 thread, CPU time per text
-via ``time.thread_time``, rounds interleaved).
+via ``graph_lean.timings``, rounds interleaved).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
-
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import graph_lean
@@ -50,40 +46,29 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--texts", type=Path, required=True)
     ap.add_argument("--tokenizer", type=Path,
-                    default=Path(__file__).parents[1] / "edge_sentiment/default_bundle/tokenizer.json")
+                    default=graph_lean.ROOT / "edge_sentiment/default_bundle/tokenizer.json")
     ap.add_argument("--n", type=int, default=300)
-    ap.add_argument("--rounds", type=int, default=4)
     args = ap.parse_args()
-    lines = args.texts.read_text(encoding="utf-8").splitlines()[1:args.n + 1]
-    vocab = 20000
-    ids = [np.minimum(i, vocab - 1) for i in
-           graph_lean.tokenize(args.tokenizer, [t.split("\t")[0] for t in lines])]
+    rows = [line.rsplit("\t", 1)[0] for line in args.texts.read_text().splitlines()[1:]]
+    ids = graph_lean.tokenize(args.tokenizer, rows[: args.n + 256])
+    calib, ids = ids[args.n:], ids[: args.n]
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        fp32 = graph_lean.student(None, tmp / "conv.fp32.onnx", True, vocab)
-        plain = graph_lean.quantize(fp32, tmp / "plain.onnx", ids)
-        fused = tmp / "fused.onnx"
-        annotate(plain, fused)
-        sessions = {p.stem: graph_lean.session(p) for p in (plain, fused)}
-        for p in (plain, fused):
-            kinds = graph_lean.node_types(p, tmp)
-            print(p.stem, "SkipLayerNormalization", kinds["SkipLayerNormalization"],
+        fp32 = graph_lean.student(None, tmp / "conv.fp32.onnx", True,
+                                  graph_lean.vocab_size(args.tokenizer))
+        forms = {"plain": graph_lean.quantize(fp32, tmp / "plain.onnx", calib),
+                 "fused": tmp / "fused.onnx"}
+        annotate(forms["plain"], forms["fused"])
+        for name, path in forms.items():
+            kinds = graph_lean.node_types(path, tmp)
+            print(name, "SkipLayerNormalization", kinds["SkipLayerNormalization"],
                   "LayerNormalization", kinds["LayerNormalization"], "nodes", sum(kinds.values()))
-        diff, us = 0.0, {k: [] for k in sessions}
-        for _ in range(args.rounds):
-            for name, s in sessions.items():
-                t = []
-                for x in ids:
-                    feed = {"input_ids": x, "attention_mask": np.ones_like(x)}
-                    t0 = time.thread_time()
-                    out = s.run(None, feed)[0]
-                    t.append(time.thread_time() - t0)
-                    if name == "fused":
-                        ref = sessions["plain"].run(None, feed)[0]
-                        diff = max(diff, float(np.abs(out - ref).max()))
-                us[name].append(round(statistics.median(t) * 1e6))
-    print("median CPU us per text, per round:", us)
-    print("largest logit difference:", round(diff, 5))
+        times = graph_lean.timings(forms, ids)
+        same, diff = graph_lean.agreement(forms["plain"], forms["fused"], ids)
+    print("median CPU us per text (median of 5 interleaved rounds):",
+          {k: round(v) for k, v in times.items()})
+    print(f"fused against plain: same label on {100 * same:.2f}%, largest logit difference "
+          f"{diff:.4f}")
     return 0
 
 
