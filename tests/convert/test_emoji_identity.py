@@ -16,7 +16,14 @@ from edge_sentiment_convert.compose import negated_copies, negation_rule
 from edge_sentiment_convert.config import DistillCfg
 from edge_sentiment_convert.data import Example
 from edge_sentiment_convert.emoji_tokens import char_class, emoji_names, emoji_texts, write_teacher_tokenizer
-from edge_sentiment_convert.identity import BLIND_TOKEN, counterfactuals, kept_words, swap_identity
+from edge_sentiment_convert.identity import (
+    BLIND_TOKEN,
+    alternation,
+    blind_words,
+    counterfactuals,
+    kept_words,
+    swap_identity,
+)
 from edge_sentiment_convert.teacher import load_tokenizer
 from edge_sentiment_convert.transfer import distill_rows
 from edge_sentiment_convert.vocab import prune_vocab, write_anchored
@@ -157,6 +164,24 @@ def test_anchor_blinds_identity_words_after_training(tmp_path: Path) -> None:
     assert pieces(after, "a blackboard") == pieces(before, "a blackboard")  # whole words only
     with pytest.raises(ConfigError, match="'zebra' is not a word of the student's vocabulary"):
         write_anchored(trained, tmp_path / "other.json", "zebra")
+
+
+def test_blinding_regex_is_a_trie_that_matches_exactly_the_word_list() -> None:
+    """The blinding pattern is one trie-shaped alternation (an Oniguruma regex over some 400
+    words was 58 us per text as a flat list); it must match what the flat list of words,
+    longest first, matches: every word, its plurals, two-word names with spaces or hyphens,
+    and never part of a longer word."""
+    import re
+
+    words = blind_words()
+    flat = "|".join(re.escape(w).replace("\\ ", "[\\s-]+") for w in words)
+    tail = r"(?:e?s)?\b"
+    trie, plain = re.compile(rf"\b(?:{alternation(words)}){tail}"), re.compile(rf"\b(?:{flat}){tail}")
+    texts = [f"the {w} and {w}s, {w}es or {w}ish; x{w} {w.replace(' ', '-')}" for w in words]
+    texts += [line.lower() for line in (FIX / "data" / "reviews" / "train.tsv").read_text().splitlines()]
+    for text in texts:
+        assert trie.sub("#", text) == plain.sub("#", text), text
+    assert alternation(["g", "gay", "gays x", "ab"]) == r"(?:ab|g(?:ay(?:s[\s-]+x)?)?)"
 
 
 def test_build_reads_the_anchored_tokenizer_only_when_asked(tmp_path: Path) -> None:
