@@ -1,4 +1,4 @@
-"""``edge-sentiment-convert build --config C --data DIR --out DIR`` and ``... gate`` (or
+"""``edge-sentiment-convert build --config C --data DIR --out DIR``, ``... anchor`` and ``... gate`` (or
 ``python -m edge_sentiment_convert``); a missing dependency is a one-line error, exit 4."""
 
 from __future__ import annotations
@@ -35,6 +35,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--tracking-uri", default=DEFAULT_URI, help=f"default {DEFAULT_URI}")
     b.add_argument("--experiment", help="tracker experiment (default: the config's name)")
     b.set_defaults(func=build)
+    a = sub.add_parser("anchor", help="a new version of a built bundle whose tokenizer reads "
+                       "every identity word as one word (no retraining), measured and carded")
+    a.add_argument("--bundle", required=True, type=Path, help="the built bundle folder")
+    a.add_argument("--anchor", required=True, help="the word identity words are read as")
+    a.add_argument("--version", required=True, help="the new bundle's version")
+    a.add_argument("--config", required=True, type=Path,
+                   help="the build config whose sources, seed, speed settings and [targets] apply")
+    a.add_argument("--data", required=True, type=Path, help="folder laid out like shared/data")
+    a.add_argument("--out", required=True, type=Path, help="work folder; the bundle goes in "
+                   "OUT/bundle")
+    a.set_defaults(func=anchor)
     g = sub.add_parser("gate", help="compare a retrained candidate with the current release")
     g.add_argument("--current", required=True, type=Path, help="the release's bundle")
     g.add_argument("--candidate", required=True, type=Path, help="the candidate bundle")
@@ -104,6 +115,18 @@ def build(args: argparse.Namespace) -> int:
 
         run = log_build(args.config, args.out, bundle, args.tracking_uri, args.experiment)
         print(f"tracked: {args.track} run {run} in {args.tracking_uri}")
+    return 0
+
+
+def anchor(args: argparse.Namespace) -> int:
+    from .anchor import AnchorJob, anchor_bundle
+    from .config import load_config
+
+    if not args.data.is_dir():
+        raise DataError(f"{args.data}: data folder not found")
+    job = AnchorJob(args.bundle, args.anchor, args.version, load_config(args.config),
+                    args.config, args.data, args.out)
+    print(f"bundle: {anchor_bundle(job)}")
     return 0
 
 

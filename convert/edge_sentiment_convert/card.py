@@ -64,9 +64,10 @@ def _calibration(ctx: dict[str, Any]) -> list[str]:
            f"{ctx.get('min_neutral_recall', 0):.2f} or more where possible; the temperature "
            "for log-loss on pooled 3-class dev.", ""]
     for who, f in cal.items():
+        fitted = (f"; mean dev score {100 * f['before']:.1f} -> {100 * f['mean_score']:.1f}"
+                  if "before" in f else "")
         out.append(f"- {who}: temperature {f['temperature']:.3f}, bias "
-                   f"{', '.join(f'{b:+.2f}' for b in f['bias'])}; mean dev score "
-                   f"{100 * f['before']:.1f} -> {100 * f['mean_score']:.1f}")
+                   f"{', '.join(f'{b:+.2f}' for b in f['bias'])}{fitted}")
     return out
 
 
@@ -121,35 +122,48 @@ def _consistency(ctx: dict[str, Any]) -> list[str]:
 
 def card(ctx: dict[str, Any]) -> str:
     """The whole card."""
-    evals = ctx["evals"]
-    lines = [f"# {ctx['name']} {ctx['version']}", "",
-             "Three-class sentiment (negative / neutral / positive) for short English reviews and "
-             "posts, for CPUs and ARM boards: int8 ONNX and int8 TFLite artifacts.", "",
-             "## Scores per split", "",
-             "Macro-F1 for 3-class splits; accuracy of P(positive) against P(negative) for SST-2. "
-             "Reproduce a cell: `edge-sentiment eval --data <split>.tsv --runtime onnx|tflite`.",
-             "", *scores_table(evals), "",
-             "Per-class precision / recall / F1 are in `evaluation.json`.", "",
-             "## Behaviour (`edge-sentiment check`)", "",
-             "Failure rate per test (percent; lower is better). `edge-sentiment check --seed "
-             f"{_suite_seed(ctx)} --json` gives the same figures on a CPU like the build's (another "
-             "seed samples other cases; int8 kernels differ between CPUs with and without VNNI, "
-             "so on another CPU kind a case or two per test can differ); the cases are in "
-             "`behaviour.json`.", "",
-             *behaviour_table(ctx.get("behaviour") or {}), "",
-             "## Calibration", "", *_calibration(ctx), "",
-             "## Size", "", *[f"- {k}: {v / 1e6:.2f} MB" for k, v in ctx["sizes"].items()], "",
-             "## Latency", "", *_speed(ctx), "",
-             "## ONNX int8 and TFLite int8 agreement", "",
-             *[f"- {k}: {100 * v:.2f}%" for k, v in ctx["agreement"].items()], "",
-             "## Alone and in batches", "", *_consistency(ctx), "",
-             "## How it was made", "", f"    {ctx['command']}", "", *_anchor(ctx),
-             f"Build time: {ctx['build_minutes']:.1f} minutes on {ctx['machine']}. "
-             f"Stage seconds: {ctx['stage_seconds']}.", "", *_pareto(ctx), "",
-             f"Config (`{ctx['config_name']}`):", "", "```toml", ctx["config_text"].strip(),
-             "```", "", "## Targets (the config's `[targets]`)", ""]
-    verdicts = targets(ctx)
-    lines += [f"- {'met' if ok else '**missed**'}: {what}" for what, ok in verdicts] \
+    return "\n".join([*measured(ctx), "## How it was made", "", f"    {ctx['command']}", "",
+                      *_anchor(ctx), *built(ctx), *closing(ctx)]) + "\n"
+
+
+def measured(ctx: dict[str, Any]) -> list[str]:
+    """The title and what a user checks first: scores, behaviour, calibration, size, latency,
+    agreement of the runtimes, batches."""
+    return [f"# {ctx['name']} {ctx['version']}", "",
+            "Three-class sentiment (negative / neutral / positive) for short English reviews and "
+            "posts, for CPUs and ARM boards: int8 ONNX and int8 TFLite artifacts.", "",
+            "## Scores per split", "",
+            "Macro-F1 for 3-class splits; accuracy of P(positive) against P(negative) for SST-2. "
+            "Reproduce a cell: `edge-sentiment eval --data <split>.tsv --runtime onnx|tflite`.",
+            "", *scores_table(ctx["evals"]), "",
+            "Per-class precision / recall / F1 are in `evaluation.json`.", "",
+            "## Behaviour (`edge-sentiment check`)", "",
+            "Failure rate per test (percent; lower is better). `edge-sentiment check --seed "
+            f"{_suite_seed(ctx)} --json` gives the same figures on a CPU like the build's (another "
+            "seed samples other cases; int8 kernels differ between CPUs with and without VNNI, "
+            "so on another CPU kind a case or two per test can differ); the cases are in "
+            "`behaviour.json`.", "",
+            *behaviour_table(ctx.get("behaviour") or {}), "",
+            "## Calibration", "", *_calibration(ctx), "",
+            "## Size", "", *[f"- {k}: {v / 1e6:.2f} MB" for k, v in ctx["sizes"].items()], "",
+            "## Latency", "", *_speed(ctx), "",
+            "## ONNX int8 and TFLite int8 agreement", "",
+            *[f"- {k}: {100 * v:.2f}%" for k, v in ctx["agreement"].items()], "",
+            "## Alone and in batches", "", *_consistency(ctx), ""]
+
+
+def built(ctx: dict[str, Any]) -> list[str]:
+    """How a build made the model: its time, the candidates and the config."""
+    return [f"Build time: {ctx['build_minutes']:.1f} minutes on {ctx['machine']}. "
+            f"Stage seconds: {ctx['stage_seconds']}.", "", *_pareto(ctx), "",
+            f"Config (`{ctx['config_name']}`):", "", "```toml", ctx["config_text"].strip(),
+            "```", ""]
+
+
+def closing(ctx: dict[str, Any]) -> list[str]:
+    """The targets, each met or missed, the confusion images and the limits."""
+    lines = ["## Targets (the config's `[targets]`)", ""]
+    lines += [f"- {'met' if ok else '**missed**'}: {what}" for what, ok in targets(ctx)] \
         or ["The config sets no targets."]
     lines += ["", "## Confusion matrices (3-class test splits, summed)", ""]
     lines += [f"![{n}]({png})" for n, png in ctx.get("pngs", {}).items()]
@@ -158,7 +172,7 @@ def card(ctx: dict[str, Any]) -> str:
               "domains (medical, legal, code) are untested. Texts past the bundle's "
               "`max_seq_length` tokens are truncated. The behavioural suite is this project's "
               "own; its figures are a floor, not a guarantee."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _anchor(ctx: dict[str, Any]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,11 +105,20 @@ def final_bundle(build: Build, name: str, ctx: dict[str, Any]) -> Path:
                  golden_texts=dev[:2000], reference_texts=dev,
                  per_label=cfg.golden_per_label, card="placeholder",
                  calibration=build.cal.get("student"))
+    write_reports(out, ctx, card)
+    pack_bundle(out, build.out / f"{cfg.name}-{cfg.version}.tar")
+    return out
+
+
+def write_reports(out: Path, ctx: dict[str, Any], make_card: Callable[[dict[str, Any]], str]) -> None:
+    """Into the bundle ``out``: the confusion images, ``evaluation.json``, ``behaviour.json``,
+    the card (``make_card(ctx)``) and the student's dev and test scores in the manifest."""
     pngs = {}
     for label, result in ctx["evals"].items():
         slug = label.replace(" ", "_").replace("(", "").replace(")", "").lower()
-        report.confusion_png(result, label, out / f"confusion_{slug}.png")
-        pngs[label] = f"confusion_{slug}.png"
+        if any("confusion" in r for r in result.values()):  # measured here, not carried over
+            report.confusion_png(result, label, out / f"confusion_{slug}.png")
+            pngs[label] = f"confusion_{slug}.png"
     ctx["pngs"] = pngs
     keys = ("n", "accuracy", "macro_f1", "macro_recall", "per_class", "binary", "ece")
     evaluation = {k: {s: {m: r.get(m) for m in keys} for s, r in v.items()}
@@ -116,14 +126,8 @@ def final_bundle(build: Build, name: str, ctx: dict[str, Any]) -> Path:
     (out / "evaluation.json").write_text(json.dumps(evaluation, indent=1))
     if ctx.get("behaviour"):
         (out / "behaviour.json").write_text(json.dumps(ctx["behaviour"], indent=1))
-    (out / "MODEL_CARD.md").write_text(card(ctx), encoding="utf-8")
+    (out / "MODEL_CARD.md").write_text(make_card(ctx), encoding="utf-8")
     student_eval = {s: {m: r.get(m) for m in ("n", "accuracy", "macro_f1", "macro_recall", "ece")}
                     for s, r in ctx["evals"][Artifact.STUDENT_INT8].items()}
     update_manifest(out, evaluation={"student_int8_onnx": student_eval,
                                      "agreement_onnx_tflite": ctx["agreement"]})
-    pack_bundle(out, build.out / f"{cfg.name}-{cfg.version}.tar")
-    return out
-
-
-
-

@@ -15,16 +15,6 @@ from edge_sentiment.bundle import open_bundle
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.fixture(scope="module")
-def smoke_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("smoke")
-    cmd = [sys.executable, "-m", "edge_sentiment_convert", "build", "--config", "convert/configs/smoke.toml",
-           "--data", "tests/fixtures/data", "--out", str(out)]
-    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("runtime", ["onnx", "tflite"])
 def test_smoke_bundle_loads_and_passes_self_test(smoke_bundle: Path, runtime: str) -> None:
