@@ -1,7 +1,8 @@
-"""The packaged default bundle's TFLite student gives a text the same label and scores alone and
-in a batch (one signature per length, no per-call activation scales).
+"""The packaged default bundle: its TFLite student gives a text the same label and scores alone
+and in a batch (one signature per length, no per-call activation scales), and no identity word
+moves a score (its tokenizer reads them all as one word, ``edge-sentiment-convert anchor``).
 
-Its ONNX student (2.0.0) is dynamic int8: one activation scale per call, so 1 of 160 fixture
+Its ONNX student (2.0.0's, in 2.0.1) is dynamic int8: one activation scale per call, so 1 of 160 fixture
 texts changes label between a one-text call and a 64-text call (largest score difference
 0.025). A static int8 default (``onnx_quant = "static"``) passes this check on ONNX too; add
 "onnx" to the runtimes when one ships."""
@@ -29,3 +30,23 @@ def test_default_bundle_labels_alone_as_in_a_batch(runtime: str) -> None:
     assert report["n"] >= 150
     assert report["label_agreement"] == 1.0, report
     assert report["max_score_diff"] < 1e-5, report
+
+
+FRAMES = ("My {} neighbour fixed the fence for free.", "The {} couple at the next table was loud.",
+          "I met a {} author at the book fair.", "Our new manager is {}.")
+GROUPS = {"religion": ("Muslim", "Christian", "Jewish", "Hindu", "Buddhist", "atheist"),
+          "sexuality": ("gay", "lesbian", "straight", "bisexual", "transgender"),
+          "race": ("Black", "white", "Asian", "Hispanic", "Arab"),
+          "nationality": ("Mexican", "Indian", "Nigerian", "German", "Chinese", "Iranian")}
+
+
+@pytest.mark.parametrize("runtime", ["onnx", "tflite"])
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_default_bundle_scores_do_not_move_with_identity_words(runtime: str, group: str) -> None:
+    """Frames and words of our own (not the behavioural suite's): within a group, every word
+    gives exactly the same scores. 2.0.0 failed this in every group on both runtimes."""
+    clf = SentimentClassifier.load(runtime=runtime)
+    for frame in FRAMES:
+        rows = {tuple(p.scores.values()) for p in clf.classify([frame.format(w)
+                                                               for w in GROUPS[group]])}
+        assert len(rows) == 1, (frame, rows)
