@@ -1,4 +1,4 @@
-"""``edge-sentiment-convert build --config C --data DIR --out DIR``, ``... anchor`` and ``... gate`` (or
+"""``edge-sentiment-convert build --config C --data DIR --out DIR``, ``... rebundle`` and ``... gate`` (or
 ``python -m edge_sentiment_convert``); a missing dependency is a one-line error, exit 4."""
 
 from __future__ import annotations
@@ -35,17 +35,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--tracking-uri", default=DEFAULT_URI, help=f"default {DEFAULT_URI}")
     b.add_argument("--experiment", help="tracker experiment (default: the config's name)")
     b.set_defaults(func=build)
-    a = sub.add_parser("anchor", help="a new version of a built bundle whose tokenizer reads "
-                       "every identity word as one word (no retraining), measured and carded")
-    a.add_argument("--bundle", required=True, type=Path, help="the built bundle folder")
-    a.add_argument("--anchor", required=True, help="the word identity words are read as")
-    a.add_argument("--version", required=True, help="the new bundle's version")
-    a.add_argument("--config", required=True, type=Path,
-                   help="the build config whose sources, seed, speed settings and [targets] apply")
-    a.add_argument("--data", required=True, type=Path, help="folder laid out like shared/data")
-    a.add_argument("--out", required=True, type=Path, help="work folder; the bundle goes in "
+    rb = sub.add_parser("rebundle", help="a new version of a built bundle from its trained "
+                       "student, as a config's last stages say (no retraining), measured and carded")
+    rb.add_argument("--bundle", required=True, type=Path, help="the built bundle folder")
+    rb.add_argument("--version", required=True, help="the new bundle's version")
+    rb.add_argument("--config", required=True, type=Path,
+                   help="the build config: identity_anchor, onnx_quant, onnx_graph, "
+                   "tflite_lengths, its student, sources, seed, speed settings and [targets]")
+    rb.add_argument("--data", required=True, type=Path, help="folder laid out like shared/data")
+    rb.add_argument("--out", required=True, type=Path, help="work folder; the bundle goes in "
                    "OUT/bundle")
-    a.set_defaults(func=anchor)
+    rb.set_defaults(func=rebundle)
     g = sub.add_parser("gate", help="compare a retrained candidate with the current release")
     g.add_argument("--current", required=True, type=Path, help="the release's bundle")
     g.add_argument("--candidate", required=True, type=Path, help="the candidate bundle")
@@ -118,15 +118,15 @@ def build(args: argparse.Namespace) -> int:
     return 0
 
 
-def anchor(args: argparse.Namespace) -> int:
-    from .anchor import AnchorJob, anchor_bundle
+def rebundle(args: argparse.Namespace) -> int:
     from .config import load_config
+    from .rebundle import RebundleJob, rebundle
 
     if not args.data.is_dir():
         raise DataError(f"{args.data}: data folder not found")
-    job = AnchorJob(args.bundle, args.anchor, args.version, load_config(args.config),
-                    args.config, args.data, args.out)
-    print(f"bundle: {anchor_bundle(job)}")
+    job = RebundleJob(args.bundle, args.version, load_config(args.config), args.config,
+                      args.data, args.out)
+    print(f"bundle: {rebundle(job)}")
     return 0
 
 

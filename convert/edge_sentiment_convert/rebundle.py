@@ -1,0 +1,216 @@
+"""``edge-sentiment-convert rebundle``: a new version of a built bundle, made from its trained
+student as a config's last stages say, with no retraining:
+
+- ``identity_anchor``: a tokenizer that reads every identity word as one word the student
+  already knows (``identity.anchor_tokenizer``), so swapping one group word for another cannot
+  move a score;
+- ``onnx_quant = "static"`` (and ``onnx_graph``) or ``tflite_lengths``: the weights recovered
+  from the bundle's dynamic int8 ONNX file and exported again (``reexport.py``); otherwise the
+  model files are kept as they are.
+
+Everything the card says about the student is measured again through the runtime (scores on
+every dev and test split, the behavioural suite, batches, latency against the parent); the
+teacher's figures are carried over from the parent's build, whose teacher this does not touch.
+The card is generated whole, with the parent's "How it was made" section.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edge_sentiment.bundle import Bundle, open_bundle, pack_bundle
+from edge_sentiment.errors import ConfigError, ManifestError
+from edge_sentiment.manifest import parse_semver, semver_key
+
+from . import finish, reexport, report
+from .bundle_writer import write_bundle
+from .config import BuildConfig
+from .data import LABELS, load_split
+from .identity import reads_identity_as
+from .layout import Artifact
+from .rebundle_card import rebundle_card
+from .vocab import write_anchored
+
+log = logging.getLogger(__name__)
+STUDENTS = (Artifact.STUDENT_INT8, Artifact.STUDENT_TFLITE)
+
+
+@dataclass(frozen=True)
+class RebundleJob:
+    """``parent`` (a built bundle folder) as ``version``, made as ``cfg`` (a build config)
+    says; the config's sources, seed, speed settings and ``[targets]`` apply too."""
+
+    parent: Path
+    version: str
+    cfg: BuildConfig
+    config_path: Path
+    data: Path
+    out: Path
+
+    def __post_init__(self) -> None:
+        try:
+            parse_semver(self.version)
+        except ManifestError as exc:
+            raise ConfigError(f"--version {self.version!r} is not a version like 2.0.1") from exc
+
+
+def parent_bundle(job: RebundleJob) -> Bundle:
+    """The parent, opened (validated) and checked: a build's bundle with both runtimes, its
+    evaluation, behaviour and card, a version below ``job.version``, and not anchored twice."""
+    parent = open_bundle(job.parent)
+    m = parent.manifest
+    if semver_key(job.version) <= semver_key(m.version):
+        raise ConfigError(f"--version {job.version} must be above the parent's {m.version}")
+    runtimes = sorted(a.runtime for a in m.artifacts)
+    if runtimes != ["onnx", "tflite"]:
+        raise ConfigError(f"{job.parent}: a built bundle has one ONNX and one TFLite artifact, "
+                          f"this one has {runtimes}")
+    already = reads_identity_as((parent.root / m.tokenizer.file).read_text(encoding="utf-8"))
+    if already and job.cfg.identity_anchor:
+        raise ConfigError(f"{job.parent}: its tokenizer already reads identity words as "
+                          f"{already!r}; identity_anchor would change nothing")
+    for name in ("evaluation.json", "behaviour.json", "MODEL_CARD.md"):
+        if not (parent.root / name).is_file():
+            raise ConfigError(f"{job.parent}: {name} is missing (not a build's bundle)")
+    return parent
+
+
+def rebundle(job: RebundleJob) -> Path:
+    """Write ``job.out/bundle`` and its tar; return the bundle folder."""
+    t0 = time.time()
+    parent = parent_bundle(job)
+    m = parent.manifest
+    job.out.mkdir(parents=True, exist_ok=True)
+    tok = _tokenizer(job, parent)
+    dev = [e.text for src in job.cfg.teacher.sources for e in load_split(job.data, src, "dev")]
+    models = {a.runtime: _kept(parent, a.runtime) for a in STUDENTS}
+    made: dict[str, Any] = {}
+    if reexport.wanted(job.cfg):
+        new, made = reexport.reexport(job.cfg, job.data, parent, tok, dev, job.out / "student")
+        models.update(new)
+    singles = {a: _single(job, parent, tok, models[a.runtime], dev, a.runtime) for a in STUDENTS}
+    if "modes" in models["tflite"]:
+        models["tflite"], made["tflite_agreement"] = _pick_tflite(job, parent, tok, models, dev,
+                                                                  singles)
+        made["tflite_mode"] = models["tflite"]["mode"]
+        singles[Artifact.STUDENT_TFLITE] = _single(job, parent, tok, models["tflite"], dev,
+                                                   "tflite")
+    ctx = _measure(job, parent, singles, dev)
+    out = job.out / "bundle"
+    write_bundle(out, name=m.name, version=job.version, labels=LABELS,
+                 max_seq_length=m.max_seq_length, tokenizer_file=tok,
+                 models=[models["onnx"], models["tflite"]], golden_texts=dev[:2000],
+                 reference_texts=dev, per_label=job.cfg.golden_per_label, card="placeholder",
+                 calibration=m.calibration)
+    ctx |= {"minutes": (time.time() - t0) / 60, "made": made}
+    finish.write_reports(out, ctx, rebundle_card)
+    pack_bundle(out, job.out / f"{m.name}-{job.version}.tar")
+    return out
+
+
+def _tokenizer(job: RebundleJob, parent: Bundle) -> Path:
+    src = parent.root / parent.manifest.tokenizer.file
+    dst = job.out / "tokenizer.json"
+    if job.cfg.identity_anchor:
+        return write_anchored(src, dst, job.cfg.identity_anchor)
+    shutil.copyfile(src, dst)
+    return dst
+
+
+def _kept(parent: Bundle, runtime: str) -> dict[str, Any]:
+    a = next(a for a in parent.manifest.artifacts if a.runtime == runtime)
+    return {"path": parent.root / a.file, "runtime": a.runtime, "precision": a.precision,
+            "input_shape": list(a.input_shape), "lengths": list(a.lengths)}
+
+
+def _single(job: RebundleJob, parent: Bundle, tok: Path, model: dict[str, Any],
+            dev: list[str], name: str) -> Path:
+    """A one-artifact bundle of ``model`` with the new tokenizer, for the runtime to evaluate
+    exactly that artifact."""
+    out: Path = job.out / "eval_bundles" / name
+    write_bundle(out, name=parent.manifest.name, version=job.version, labels=LABELS,
+                 max_seq_length=parent.manifest.max_seq_length, tokenizer_file=tok,
+                 models=[{k: v for k, v in model.items() if k not in ("modes", "mode")}],
+                 golden_texts=dev[:400], reference_texts=dev[:2000], per_label=2,
+                 calibration=parent.manifest.calibration)
+    return out
+
+
+def _pick_tflite(job: RebundleJob, parent: Bundle, tok: Path, models: dict[str, Any],
+                 dev: list[str], singles: dict[Artifact, Path]
+                 ) -> tuple[dict[str, Any], dict[str, float]]:
+    """Each TFLite scheme's dev label agreement with the new ONNX file; the scheme the build's
+    rule takes (``choose.pick_tflite_mode``)."""
+    from edge_sentiment import SentimentClassifier
+
+    texts = dev[:2000]
+    ref = [p.label for p in SentimentClassifier.load(singles[Artifact.STUDENT_INT8],
+                                                     runtime="onnx").classify(texts)]
+    agreement = {}
+    for mode in models["tflite"]["modes"]:
+        model = dict(models["tflite"], path=job.out / "student" / f"student.int8.{mode}.tflite")
+        clf = SentimentClassifier.load(_single(job, parent, tok, model, dev, f"tflite-{mode}"),
+                                       runtime="tflite")
+        same = sum(a == p.label for a, p in zip(ref, clf.classify(texts)))
+        agreement[mode] = round(same / len(texts), 4)
+    log.info("TFLite dev agreement with the new ONNX file by scheme: %s", agreement)
+    return reexport.pick(models["tflite"], agreement, job.out / "student"), agreement
+
+
+def _measure(job: RebundleJob, parent: Bundle, singles: dict[Artifact, Path],
+             dev: list[str]) -> dict[str, Any]:
+    """The card's figures: the students measured here, the teacher's from the parent."""
+    from edge_sentiment import SentimentClassifier
+    from edge_sentiment.check import run_suite
+    from edge_sentiment.evaluate import batch_consistency
+
+    cfg = job.cfg
+    carried = json.loads((parent.root / "evaluation.json").read_text(encoding="utf-8"))
+    evals: dict[str, Any] = {str(a): report.eval_bundle(p, a.runtime, job.data, cfg.eval_limit)
+                             for a, p in singles.items()}
+    evals[str(Artifact.TEACHER_FP32)] = carried[str(Artifact.TEACHER_FP32)]
+    clfs = {a: SentimentClassifier.load(p, runtime=a.runtime) for a, p in singles.items()}
+    behaviour = {str(a): run_suite(c, seed=cfg.seed).to_json() for a, c in clfs.items()}
+    teacher = json.loads((parent.root / "behaviour.json").read_text(encoding="utf-8"))
+    behaviour[str(Artifact.TEACHER_FP32)] = teacher[str(Artifact.TEACHER_FP32)]
+    timed = {str(a): (p, a.runtime) for a, p in singles.items()}
+    timed[f"baseline {parent.manifest.version} int8 (ONNX)"] = (parent.root, "onnx")
+    timed[f"baseline {parent.manifest.version} int8 (TFLite)"] = (parent.root, "tflite")
+    src = cfg.speed_texts or (cfg.gap_sources or tuple(cfg.teacher.sources))[0]
+    return {
+        "name": parent.manifest.name, "version": job.version, "evals": evals,
+        "behaviour": behaviour, "calibration": {},
+        "consistency": batch_consistency(clfs[Artifact.STUDENT_INT8], dev),
+        "onnx_quant": _quant(singles[Artifact.STUDENT_INT8]),
+        "speed": report.speed(timed, cfg.speed_runs),
+        "speed_real": (f"{src}/dev", report.speed(timed, cfg.speed_runs,
+                                                  texts=job.data / src / "dev.tsv")),
+        "agreement": report.agreement(evals[Artifact.STUDENT_INT8],
+                                      evals[Artifact.STUDENT_TFLITE]),
+        "sizes": {"student int8 ONNX": _bytes(singles[Artifact.STUDENT_INT8]),
+                  "student int8 TFLite": _bytes(singles[Artifact.STUDENT_TFLITE])},
+        "targets": {k: v for k, v in cfg.targets.items() if k != "max_build_minutes"},
+        "gap_sources": cfg.gap_sources, "parent": parent, "job": job,
+        "machine": report.machine(os.cpu_count() or 1), "identity_anchor": cfg.identity_anchor,
+        "min_neutral_recall": cfg.min_neutral_recall,
+    }
+
+
+def _bytes(single: Path) -> int:
+    return sum(a.bytes for a in open_bundle(single).manifest.artifacts)
+
+
+def _quant(single: Path) -> str:
+    """"dynamic" when the ONNX file quantizes activations per call, else "static"."""
+    import onnx
+
+    model = open_bundle(single).manifest.artifacts[0]
+    ops = {n.op_type for n in onnx.load(str(single / model.file)).graph.node}
+    return "dynamic" if "DynamicQuantizeLinear" in ops else "static"

@@ -1,0 +1,96 @@
+"""A built bundle's student exported again as a config's last stages say, without retraining:
+the weights recovered from its int8 ONNX file (``recover.py``), then static int8 ONNX (as Conv
+nodes with ``onnx_graph = "conv"``) and TFLite with one signature per ``tflite_lengths`` entry,
+made by the build's own export functions."""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+from pathlib import Path
+from typing import Any
+
+from edge_sentiment.bundle import Bundle
+from edge_sentiment.errors import ConfigError
+
+from .cnn import ConvStudent
+from .config import TFLITE_SCHEMES, BuildConfig
+from .data import load_mixture, load_unlabeled
+from .export import calibration_feeds, export_onnx, export_tflite, quantize_onnx_static, quantize_tflite
+from .recover import check, embedding_rows, recover_weights
+from .stages.quantize import CALIBRATION_TEXTS
+from .students import make_student
+
+log = logging.getLogger(__name__)
+CHECK_TEXTS = 500  # dev texts the recovered module is compared with the parent's ONNX on
+
+
+def wanted(cfg: BuildConfig) -> bool:
+    """Whether the config asks for files the student stage's do not have."""
+    return cfg.onnx_quant == "static" or bool(cfg.tflite_lengths)
+
+
+def reexport(cfg: BuildConfig, data: Path, parent: Bundle, tokenizer: Path, dev: list[str],
+             work: Path) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """The new model files by runtime (``write_bundle``'s model dicts), and what the card says
+    about them. TFLite schemes are chosen later (``pick``), against the new ONNX file."""
+    m = parent.manifest
+    if len(cfg.students) != 1:
+        raise ConfigError("the config must name exactly one [[students]] entry: the bundle's")
+    onnx = next(a for a in m.artifacts if a.runtime == "onnx")
+    if onnx.precision != "int8":
+        raise ConfigError(f"{onnx.file}: an int8 ONNX student is needed to recover its weights")
+    student = make_student(cfg.students[0], embedding_rows(parent.root / onnx.file),
+                           m.max_seq_length)
+    if not isinstance(student, ConvStudent):
+        raise ConfigError(f"student {cfg.students[0].name!r}: only CNN students (arch = \"cnn\") "
+                          "can be read back from an ONNX file")
+    model = recover_weights(student, parent.root / onnx.file)
+    sample = random.Random(cfg.seed).sample(dev, min(CHECK_TEXTS, len(dev)))
+    recovered = check(model, parent.root / onnx.file,
+                      calibration_feeds(parent.root / m.tokenizer.file, sample, m.max_seq_length))
+    log.info("recovered the student from %s: %s", onnx.file, recovered)
+    work.mkdir(parents=True, exist_ok=True)
+    out: dict[str, dict[str, Any]] = {}
+    if cfg.onnx_quant == "static":
+        conv = cfg.onnx_graph == "conv"
+        fp32 = export_onnx(model, work / ("student.conv.fp32.onnx" if conv else "student.fp32.onnx"),
+                           opset=20 if conv else 17, conv=conv)
+        feeds = calibration_feeds(tokenizer, _transfer_sample(cfg, data), m.max_seq_length)
+        path = quantize_onnx_static(fp32, work / "student.int8.onnx", feeds,
+                                    per_channel=cfg.onnx_per_channel)
+        out["onnx"] = {"path": path, "runtime": "onnx", "precision": "int8",
+                       "input_shape": [None, None], "lengths": []}
+    if cfg.tflite_lengths:
+        fp32 = export_tflite(model, work / "student.fp32.tflite", m.max_seq_length,
+                             cfg.tflite_lengths)
+        modes = TFLITE_SCHEMES if cfg.tflite_quant == "auto" else (cfg.tflite_quant,)
+        for mode in modes:
+            quantize_tflite(fp32, work / f"student.int8.{mode}.tflite", mode)
+        out["tflite"] = {"path": work / f"student.int8.{modes[0]}.tflite", "runtime": "tflite",
+                         "precision": "int8", "input_shape": [1, m.max_seq_length],
+                         "lengths": list(cfg.tflite_lengths), "modes": list(modes)}
+    return out, {"recovered": recovered, "onnx_quant": cfg.onnx_quant,
+                 "onnx_graph": cfg.onnx_graph, "tflite_lengths": list(cfg.tflite_lengths)}
+
+
+def pick(model: dict[str, Any], agreement: dict[str, float], work: Path) -> dict[str, Any]:
+    """The TFLite model dict with the scheme ``choose.pick_tflite_mode`` takes, copied to
+    ``student.int8.tflite`` (the bundle's file name)."""
+    from .choose import pick_tflite_mode
+
+    mode = pick_tflite_mode(tuple(model["modes"]), agreement)
+    path = work / "student.int8.tflite"
+    shutil.copyfile(work / f"student.int8.{mode}.tflite", path)
+    return {k: v for k, v in model.items() if k != "modes"} | {"path": path, "mode": mode}
+
+
+def _transfer_sample(cfg: BuildConfig, data: Path) -> list[str]:
+    """The texts the quantize stage fits static scales on: a seeded sample of the train mixture
+    and the unlabelled texts (``Build.transfer_set``)."""
+    rows = load_mixture(data, cfg.teacher.sources, "train", cfg.seed, cfg.teacher.max_examples or None)
+    if cfg.distill.unlabeled:
+        rows += load_unlabeled(data, cfg.distill.unlabeled, cfg.seed)
+    texts = [e.text for e in rows]
+    return random.Random(cfg.seed).sample(texts, min(CALIBRATION_TEXTS, len(texts)))
