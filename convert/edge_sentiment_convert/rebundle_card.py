@@ -42,10 +42,11 @@ def _files(ctx: dict[str, Any], parent: Bundle) -> list[str]:
     onnx = next(a for a in pm.artifacts if a.runtime == "onnx")
     lines = [f"No retraining: {pm.version}'s trained weights, read back from its int8 ONNX file "
              f"`{onnx.file}` (sha256 {onnx.sha256[:16]}...) into the student's torch module, "
-             "which gives the same label as that file "
-             f"on {100 * r['label_agreement']:.1f}% of {r['n']} dev texts (largest logit "
-             f"difference {r['max_logit_diff']:.3f}, int8 activations alone), then exported "
-             "again by the build's own stages:"]
+             "which gives the same label as that file on "
+             f"{100 * r['clear_agreement']:.1f}% of the {r['clear']} of {r['n']} dev texts the "
+             f"file decides by a clear margin ({100 * r['label_agreement']:.1f}% of all; largest "
+             f"logit difference {r['max_logit_diff']:.3f}, int8 activations alone), then "
+             "exported again by the build's own stages:"]
     if made.get("onnx_quant") == "static":
         lines.append(f"- ONNX: static int8 activations, graph `{made['onnx_graph']}` "
                      "(scales fitted once on 512 transfer texts: a text gets the same scores "

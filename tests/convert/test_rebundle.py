@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from edge_sentiment import SentimentClassifier
@@ -69,8 +70,9 @@ def dev_texts() -> list[str]:
             for t in read_labeled_tsv(ROOT / f"tests/fixtures/data/reviews/{split}.tsv")[0]]
 
 
-def labels(bundle: Path, runtime: str, texts: list[str]) -> list[str]:
-    return [p.label for p in SentimentClassifier.load(bundle, runtime=runtime).classify(texts)]
+def scores(bundle: Path, runtime: str, texts: list[str]) -> np.ndarray:
+    clf = SentimentClassifier.load(bundle, runtime=runtime)
+    return np.array([list(p.scores.values()) for p in clf.classify(texts)])
 
 
 @pytest.mark.slow
@@ -91,15 +93,14 @@ def test_rebundle_makes_static_onnx_tflite_lengths_and_anchors_identity(parent: 
     assert "QLinearConv" in ops and "DynamicQuantizeLinear" not in ops, ops
     assert next(a for a in new.artifacts if a.runtime == "tflite").lengths == (16, 32, 64)
     texts = dev_texts()
-    ref = labels(parent, "onnx", texts)
-    # The same weights: each new file is as close to the parent's ONNX file as the parent's own
-    # TFLite file is (int8 noise on a tiny model: a few of 120 texts).
-    bar = sum(a == b for a, b in zip(ref, labels(parent, "tflite", texts)))
+    ref = scores(parent, "onnx", texts)
     for runtime in ("onnx", "tflite"):
         assert any(len(rows) > 1 for rows in group_scores(parent, runtime).values())
         assert all(len(rows) == 1 for rows in group_scores(bundle, runtime).values())
-        same = sum(a == b for a, b in zip(ref, labels(bundle, runtime, texts)))
-        assert same >= bar, (runtime, same, bar, len(texts))
+        # The same weights: scores within int8 noise of the parent's ONNX file on every text
+        # (0.05 seen; a tiny model's scores sit near a third each, so labels flip on near-ties).
+        worst = np.abs(scores(bundle, runtime, texts) - ref).max()
+        assert worst < 0.1, (runtime, worst)
     onnx_clf = SentimentClassifier.load(bundle, runtime="onnx")
     assert batch_consistency(onnx_clf, texts, batch=16)["label_agreement"] == 1.0
     card = (bundle / "MODEL_CARD.md").read_text()
