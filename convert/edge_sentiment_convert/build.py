@@ -31,9 +31,9 @@ from .data import (
     Example,
     binary_sources,
     data_digest,
-    load_mixture,
     load_split,
-    load_unlabeled,
+    train_rows,
+    transfer_rows,
 )
 from .emoji_tokens import write_teacher_tokenizer
 from .identity import blind_words
@@ -108,13 +108,10 @@ class Build:
         return value
 
     def train_set(self) -> list[Example]:
-        t = self.cfg.teacher
-        return load_mixture(self.data, t.sources, "train", self.cfg.seed, t.max_examples or None)
+        return train_rows(self.data, self.cfg)
 
     def transfer_set(self) -> list[Example]:
-        extra = load_unlabeled(self.data, self.cfg.distill.unlabeled, self.cfg.seed) \
-            if self.cfg.distill.unlabeled else []
-        return self.train_set() + extra
+        return transfer_rows(self.data, self.cfg)
 
     @functools.cached_property
     def binary(self) -> frozenset[str]:

@@ -10,11 +10,14 @@ import hashlib
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from edge_sentiment.bundle import sha256_file
 from edge_sentiment.errors import ConfigError
 from edge_sentiment.manifest import LABELS as LABELS  # re-exported for the build stages
+
+if TYPE_CHECKING:
+    from .config import BuildConfig
 
 T = TypeVar("T")
 
@@ -116,6 +119,20 @@ def binary_sources(data_dir: Path, sources: dict[str, float]) -> frozenset[str]:
     polarity wins, so losses compare negative with positive and leave neutral alone."""
     return frozenset(s for s in sources
                      if all(e.label != "neutral" for e in load_split(data_dir, s, "train")))
+
+
+def train_rows(data_dir: Path, cfg: BuildConfig) -> list[Example]:
+    """The teacher's train mixture: ``[teacher] sources`` by weight, at most ``max_examples``."""
+    t = cfg.teacher
+    return load_mixture(data_dir, t.sources, "train", cfg.seed, t.max_examples or None)
+
+
+def transfer_rows(data_dir: Path, cfg: BuildConfig) -> list[Example]:
+    """The transfer set: the train mixture and ``[distill] unlabeled`` texts (the students learn
+    from it; static int8 scales are fitted on a sample of it)."""
+    extra = load_unlabeled(data_dir, cfg.distill.unlabeled, cfg.seed) \
+        if cfg.distill.unlabeled else []
+    return train_rows(data_dir, cfg) + extra
 
 
 def load_unlabeled(data_dir: Path, limit: int | None, seed: int) -> list[Example]:

@@ -16,10 +16,10 @@ from edge_sentiment.errors import ConfigError
 
 from .cnn import ConvStudent
 from .config import TFLITE_SCHEMES, BuildConfig
-from .data import load_mixture, load_unlabeled
+from .data import transfer_rows
 from .export import calibration_feeds, export_onnx, export_tflite, quantize_onnx_static, quantize_tflite
 from .recover import check, embedding_rows, recover_weights
-from .stages.quantize import CALIBRATION_TEXTS
+from .stages.quantize import calibration_texts
 from .students import make_student
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ def reexport(cfg: BuildConfig, data: Path, parent: Bundle, tokenizer: Path, dev:
         conv = cfg.onnx_graph == "conv"
         fp32 = export_onnx(model, work / ("student.conv.fp32.onnx" if conv else "student.fp32.onnx"),
                            opset=20 if conv else 17, conv=conv)
-        feeds = calibration_feeds(tokenizer, _transfer_sample(cfg, data), m.max_seq_length)
+        feeds = calibration_feeds(tokenizer, calibration_texts(transfer_rows(data, cfg), cfg.seed),
+                                  m.max_seq_length)
         path = quantize_onnx_static(fp32, work / "student.int8.onnx", feeds,
                                     per_channel=cfg.onnx_per_channel)
         out["onnx"] = {"path": path, "runtime": "onnx", "precision": "int8",
@@ -85,12 +86,3 @@ def pick(model: dict[str, Any], agreement: dict[str, float], work: Path) -> dict
     shutil.copyfile(work / f"student.int8.{mode}.tflite", path)
     return {k: v for k, v in model.items() if k != "modes"} | {"path": path, "mode": mode}
 
-
-def _transfer_sample(cfg: BuildConfig, data: Path) -> list[str]:
-    """The texts the quantize stage fits static scales on: a seeded sample of the train mixture
-    and the unlabelled texts (``Build.transfer_set``)."""
-    rows = load_mixture(data, cfg.teacher.sources, "train", cfg.seed, cfg.teacher.max_examples or None)
-    if cfg.distill.unlabeled:
-        rows += load_unlabeled(data, cfg.distill.unlabeled, cfg.seed)
-    texts = [e.text for e in rows]
-    return random.Random(cfg.seed).sample(texts, min(CALIBRATION_TEXTS, len(texts)))

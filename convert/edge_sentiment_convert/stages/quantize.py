@@ -13,6 +13,7 @@ import random
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..data import Example
 from ..export import calibration_feeds, export_onnx, quantize_onnx_static
 
 if TYPE_CHECKING:
@@ -24,15 +25,20 @@ CALIBRATION_TEXTS = 512  # transfer texts the static scales are fitted on
 def quantize(b: Build, name: str) -> dict[str, Any]:
     path = b.final_onnx(name)
     if b.cfg.onnx_quant == "static":
-        texts = [e.text for e in b.transfer_set()]
-        sample = random.Random(b.cfg.seed).sample(texts, min(CALIBRATION_TEXTS, len(texts)))
-        feeds = calibration_feeds(b.final_tokenizer, sample, b.cfg.max_seq_length)
+        feeds = calibration_feeds(b.final_tokenizer, calibration_texts(b.transfer_set(), b.cfg.seed),
+                                  b.cfg.max_seq_length)
         fp32 = b.layout.student(name) / "student.fp32.onnx"
         if b.cfg.onnx_graph == "conv":
             fp32 = conv_export(b, name)
         quantize_onnx_static(fp32, path, feeds, per_channel=b.cfg.onnx_per_channel)
     return {"onnx_quant": b.cfg.onnx_quant, "onnx_graph": b.cfg.onnx_graph, "file": path.name,
             "mb": round(path.stat().st_size / 1e6, 3), "nodes": _nodes(path)}
+
+
+def calibration_texts(transfer: list[Example], seed: int) -> list[str]:
+    """The transfer texts static activation scales are fitted on: a seeded sample."""
+    texts = [e.text for e in transfer]
+    return random.Random(seed).sample(texts, min(CALIBRATION_TEXTS, len(texts)))
 
 
 def conv_export(b: Build, name: str) -> Path:
