@@ -123,7 +123,7 @@ def _consistency(ctx: dict[str, Any]) -> list[str]:
 def card(ctx: dict[str, Any]) -> str:
     """The whole card."""
     return "\n".join([*measured(ctx), "## How it was made", "", f"    {ctx['command']}", "",
-                      *_anchor(ctx), *built(ctx), *closing(ctx)]) + "\n"
+                      *anchor(ctx), *built(ctx), *closing(ctx)]) + "\n"
 
 
 def measured(ctx: dict[str, Any]) -> list[str]:
@@ -175,7 +175,7 @@ def closing(ctx: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _anchor(ctx: dict[str, Any]) -> list[str]:
+def anchor(ctx: dict[str, Any]) -> list[str]:
     anchor = ctx.get("identity_anchor")
     if not anchor:
         return []

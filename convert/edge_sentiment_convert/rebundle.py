@@ -33,9 +33,10 @@ from . import finish, reexport, report
 from .bundle_writer import write_bundle
 from .config import BuildConfig
 from .data import LABELS, load_split
-from .identity import reads_identity_as
+from .identity import blind_words, reads_identity_as
 from .layout import Artifact
 from .rebundle_card import rebundle_card
+from .stages.tflite import scheme_agreement
 from .vocab import write_anchored
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,17 @@ def rebundle(job: RebundleJob) -> Path:
     if reexport.wanted(job.cfg):
         new, made = reexport.reexport(job.cfg, job.data, parent, tok, dev, job.out / "student")
         models.update(new)
-    singles = {a: _single(job, parent, tok, models[a.runtime], dev, a.runtime) for a in STUDENTS}
-    if "modes" in models["tflite"]:
-        models["tflite"], made["tflite_agreement"] = _pick_tflite(job, parent, tok, models, dev,
-                                                                  singles)
-        made["tflite_mode"] = models["tflite"]["mode"]
+    singles = {Artifact.STUDENT_INT8: _single(job, parent, tok, models["onnx"], dev, "onnx")}
+    if "modes" in models["tflite"]:  # schemes made: the build's rule picks one
+        schemes = {mode: _single(job, parent, tok, dict(models["tflite"], path=path), dev,
+                                 f"tflite-{mode}")
+                   for mode, path in models["tflite"]["modes"].items()}
+        agreement = scheme_agreement(singles[Artifact.STUDENT_INT8], schemes, job.data,
+                                     job.cfg.eval_limit)
+        models["tflite"] = reexport.pick(models["tflite"], agreement, job.out / "student")
+        made |= {"tflite_agreement": agreement, "tflite_mode": models["tflite"]["mode"]}
+        singles[Artifact.STUDENT_TFLITE] = schemes[models["tflite"]["mode"]]
+    else:
         singles[Artifact.STUDENT_TFLITE] = _single(job, parent, tok, models["tflite"], dev,
                                                    "tflite")
     ctx = _measure(job, parent, singles, dev)
@@ -143,27 +150,6 @@ def _single(job: RebundleJob, parent: Bundle, tok: Path, model: dict[str, Any],
     return out
 
 
-def _pick_tflite(job: RebundleJob, parent: Bundle, tok: Path, models: dict[str, Any],
-                 dev: list[str], singles: dict[Artifact, Path]
-                 ) -> tuple[dict[str, Any], dict[str, float]]:
-    """Each TFLite scheme's dev label agreement with the new ONNX file; the scheme the build's
-    rule takes (``choose.pick_tflite_mode``)."""
-    from edge_sentiment import SentimentClassifier
-
-    texts = dev[:2000]
-    ref = [p.label for p in SentimentClassifier.load(singles[Artifact.STUDENT_INT8],
-                                                     runtime="onnx").classify(texts)]
-    agreement = {}
-    for mode in models["tflite"]["modes"]:
-        model = dict(models["tflite"], path=job.out / "student" / f"student.int8.{mode}.tflite")
-        clf = SentimentClassifier.load(_single(job, parent, tok, model, dev, f"tflite-{mode}"),
-                                       runtime="tflite")
-        same = sum(a == p.label for a, p in zip(ref, clf.classify(texts)))
-        agreement[mode] = round(same / len(texts), 4)
-    log.info("TFLite dev agreement with the new ONNX file by scheme: %s", agreement)
-    return reexport.pick(models["tflite"], agreement, job.out / "student"), agreement
-
-
 def _measure(job: RebundleJob, parent: Bundle, singles: dict[Artifact, Path],
              dev: list[str]) -> dict[str, Any]:
     """The card's figures: the students measured here, the teacher's from the parent."""
@@ -186,7 +172,7 @@ def _measure(job: RebundleJob, parent: Bundle, singles: dict[Artifact, Path],
     src = cfg.speed_texts or (cfg.gap_sources or tuple(cfg.teacher.sources))[0]
     return {
         "name": parent.manifest.name, "version": job.version, "evals": evals,
-        "behaviour": behaviour, "calibration": {},
+        "behaviour": behaviour, "calibration": _calibration(parent),
         "consistency": batch_consistency(clfs[Artifact.STUDENT_INT8], dev),
         "onnx_quant": _quant(singles[Artifact.STUDENT_INT8]),
         "speed": report.speed(timed, cfg.speed_runs),
@@ -199,8 +185,18 @@ def _measure(job: RebundleJob, parent: Bundle, singles: dict[Artifact, Path],
         "targets": {k: v for k, v in cfg.targets.items() if k != "max_build_minutes"},
         "gap_sources": cfg.gap_sources, "parent": parent, "job": job,
         "machine": report.machine(os.cpu_count() or 1), "identity_anchor": cfg.identity_anchor,
+        "identity_words": len(blind_words()),
         "min_neutral_recall": cfg.min_neutral_recall,
     }
+
+
+def _calibration(parent: Bundle) -> dict[str, Any]:
+    """The card's calibration entry: the parent's, unchanged (not fitted here)."""
+    cal = parent.manifest.calibration
+    if cal is None:
+        return {}
+    return {f"student (as in {parent.manifest.version})": {"temperature": cal.temperature,
+                                                           "bias": list(cal.bias)}}
 
 
 def _bytes(single: Path) -> int:

@@ -18,13 +18,10 @@ def rebundle_card(ctx: dict[str, Any]) -> str:
     job: RebundleJob = ctx["job"]
     parent: Bundle = ctx["parent"]
     pm = parent.manifest
-    if pm.calibration is not None:
-        ctx["calibration"] = {f"student (as in {pm.version})": {
-            "temperature": pm.calibration.temperature, "bias": list(pm.calibration.bias)}}
     how = ["## How it was made", "",
            f"    edge-sentiment-convert rebundle --bundle <{pm.name} {pm.version}> --version "
            f"{job.version} --config {job.config_path} --data <shared/data> --out {job.out}", "",
-           *_files(ctx, parent), *_anchor(ctx),
+           *_files(ctx, parent), *cards.anchor(ctx),
            f"Every student figure above was measured with these files; the teacher's are "
            f"{pm.version}'s (its teacher is untouched). Made in {ctx['minutes']:.1f} minutes on "
            f"{ctx['machine']}.", "",
@@ -59,15 +56,6 @@ def _files(ctx: dict[str, Any], parent: Bundle) -> list[str]:
                      + ";")
     lines += [f"- calibration: {pm.version}'s, unchanged.", ""]
     return lines
-
-
-def _anchor(ctx: dict[str, Any]) -> list[str]:
-    anchor = ctx.get("identity_anchor")
-    if not anchor:
-        return []
-    return ["The tokenizer reads each religion, ethnicity, nationality, sexuality and gender word "
-            f"(and the colours black and white) as \"{anchor}\", a word the student was trained "
-            "with, so swapping one for another cannot change a score.", ""]
 
 
 def _parent_how(parent: Bundle) -> list[str]:

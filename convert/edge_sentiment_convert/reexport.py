@@ -67,11 +67,11 @@ def reexport(cfg: BuildConfig, data: Path, parent: Bundle, tokenizer: Path, dev:
         fp32 = export_tflite(model, work / "student.fp32.tflite", m.max_seq_length,
                              cfg.tflite_lengths)
         modes = TFLITE_SCHEMES if cfg.tflite_quant == "auto" else (cfg.tflite_quant,)
-        for mode in modes:
-            quantize_tflite(fp32, work / f"student.int8.{mode}.tflite", mode)
         out["tflite"] = {"path": work / f"student.int8.{modes[0]}.tflite", "runtime": "tflite",
                          "precision": "int8", "input_shape": [1, m.max_seq_length],
-                         "lengths": list(cfg.tflite_lengths), "modes": list(modes)}
+                         "lengths": list(cfg.tflite_lengths),
+                         "modes": {mode: quantize_tflite(fp32, work / f"student.int8.{mode}.tflite",
+                                                         mode) for mode in modes}}
     return out, {"recovered": recovered, "onnx_quant": cfg.onnx_quant,
                  "onnx_graph": cfg.onnx_graph, "tflite_lengths": list(cfg.tflite_lengths)}
 
@@ -81,7 +81,7 @@ def pick(model: dict[str, Any], agreement: dict[str, float], work: Path) -> dict
     ``student.int8.tflite`` (the bundle's file name)."""
     from .choose import pick_tflite_mode
 
-    mode = pick_tflite_mode(tuple(model["modes"]), agreement)
+    mode = pick_tflite_mode(tuple(model["modes"]), agreement)  # in the order made
     path = work / "student.int8.tflite"
     shutil.copyfile(work / f"student.int8.{mode}.tflite", path)
     return {k: v for k, v in model.items() if k != "modes"} | {"path": path, "mode": mode}

@@ -43,13 +43,20 @@ def tflite(b: Build, name: str) -> Tflite:
 
 
 def dev_agreement(b: Build, name: str, made: dict[str, Path]) -> dict[str, float]:
-    onnx = report.eval_bundle(b.layout.eval_bundle(f"cand-{name}"), "onnx", b.data,
-                              b.cfg.eval_limit, splits=("dev",))
+    bundles = {mode: b.single_bundle(f"tflite-{mode}", path, "tflite", "int8", b.final_tokenizer)
+               for mode, path in made.items()}
+    return scheme_agreement(b.layout.eval_bundle(f"cand-{name}"), bundles, b.data,
+                            b.cfg.eval_limit)
+
+
+def scheme_agreement(onnx: Path, tflite: dict[str, Path], data: Path, limit: int
+                     ) -> dict[str, float]:
+    """Each TFLite scheme's share of dev labels equal to the ONNX int8 bundle's (``tflite``:
+    scheme -> one-artifact bundle), over every dev split of ``data``."""
+    ref = report.eval_bundle(onnx, "onnx", data, limit, splits=("dev",))
     out = {}
-    for mode, path in made.items():
-        bundle = b.single_bundle(f"tflite-{mode}", path, "tflite", "int8",
-                                 b.final_tokenizer)
-        res = report.eval_bundle(bundle, "tflite", b.data, b.cfg.eval_limit, splits=("dev",))
-        out[mode] = report.agreement(onnx, res, split="dev")["all_dev"]
+    for mode, bundle in tflite.items():
+        res = report.eval_bundle(bundle, "tflite", data, limit, splits=("dev",))
+        out[mode] = report.agreement(ref, res, split="dev")["all_dev"]
     log.info("TFLite ONNX dev agreement by quantization: %s", out)
     return out
