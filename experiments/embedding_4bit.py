@@ -7,8 +7,9 @@ The static int8 student gathers its token embedding from a uint8 table with one 
 ``GatherBlockQuantized`` (com.microsoft) over a 4-bit table with one scale per block of
 ``--block`` values of a row, followed by a QuantizeLinear back to the uint8 scale the next
 QLinearMatMul expects, writes the bundle with that file to OUT (ONNX artifact only), and prints
-the size, every dev split's score for both files and the per-text single-call time of both
-(interleaved rounds, CPU time, 1 thread).
+the size, every dev split's score for both files and the model time per text of both
+(``graph_lean.timings``: one text per call, thread CPU time, 1 thread, median of 5
+interleaved rounds).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import json
 import shutil
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+import graph_lean  # noqa: E402  (its interleaved CPU-time timings)
 
 
 def four_bit(model_path: Path, out: Path, block: int) -> dict[str, float]:
@@ -99,21 +101,6 @@ def dev_scores(bundle: Path, data: Path) -> dict[str, float]:
     return out
 
 
-def timing(bundles: list[Path], texts: list[str], rounds: int = 5) -> list[float]:
-    """Median over interleaved rounds of CPU microseconds per one-text call, 1 thread."""
-    from edge_sentiment import SentimentClassifier
-
-    clfs = [SentimentClassifier.load(b, runtime="onnx", threads=1) for b in bundles]
-    seen: list[list[float]] = [[] for _ in bundles]
-    for _ in range(rounds):
-        for i, clf in enumerate(clfs):
-            t0 = time.process_time()
-            for t in texts:
-                clf.classify(t)
-            seen[i].append(1e6 * (time.process_time() - t0) / len(texts))
-    return [statistics.median(s) for s in seen]
-
-
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("bundle", type=Path)
@@ -137,7 +124,9 @@ def main() -> int:
     from edge_sentiment.evaluate import read_labeled_tsv
 
     texts = read_labeled_tsv(args.data / "amazon_marc_en" / "dev.tsv")[0][:300]
-    print("CPU us per text (int8, 4-bit):", [round(t) for t in timing([args.bundle, bundle], texts)])
+    ids = graph_lean.tokenize(args.bundle / manifest["tokenizer"]["file"], texts)
+    print("model CPU us per text (int8, 4-bit):",
+          {k: round(v) for k, v in graph_lean.timings({"int8": src, "4-bit": rewritten}, ids).items()})
     return 0
 
 
