@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     b.add_argument("--experiment", help="tracker experiment (default: the config's name)")
     b.set_defaults(func=build)
     rb = sub.add_parser("rebundle", help="a new version of a built bundle from its trained "
-                       "student, as a config's last stages say (no retraining), measured and carded")
+                       "student, as a config's last stages say (no teacher), measured and carded")
     rb.add_argument("--bundle", required=True, type=Path, help="the built bundle folder")
     rb.add_argument("--version", required=True, help="the new bundle's version")
     rb.add_argument("--config", required=True, type=Path,

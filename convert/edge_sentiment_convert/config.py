@@ -11,6 +11,7 @@ from edge_sentiment.errors import ConfigError
 from edge_sentiment.manifest import parse_semver
 from edge_sentiment.tomlfile import read_toml
 
+from .finetune import FinetuneCfg
 from .identity import blind_words
 
 STAGES = ("teacher", "validate", "soft_labels", "vocab", "teacher_onnx", "teacher_dev", "student",
@@ -143,6 +144,8 @@ class BuildConfig:
     students: tuple[StudentCfg, ...] = at("table")
     distill: DistillCfg = at("table", factory=DistillCfg)
     vocab: VocabCfg = at("table", factory=VocabCfg)
+    # Read by rebundle only: the built student trained a little more (convert/finetune.py).
+    finetune: FinetuneCfg = at("table", factory=FinetuneCfg)
     seed: int = at("teacher", default=13)
     max_seq_length: int = at("teacher", default=128)
     # or weight_only, or auto (best dev agreement)
@@ -214,8 +217,10 @@ def parse_config(data: dict[str, Any], source: str) -> BuildConfig:
                          for i, s in enumerate(raw.pop("students", [])))
         distill = _build(DistillCfg, raw.pop("distill", {}), f"{source} [distill]")
         vocab = _build(VocabCfg, raw.pop("vocab", {}), f"{source} [vocab]")
+        finetune = _build(FinetuneCfg, raw.pop("finetune", {}), f"{source} [finetune]")
         cfg: BuildConfig = _build(BuildConfig, {**raw, "teacher": teacher, "students": students,
                                                 "distill": distill, "vocab": vocab,
+                                                "finetune": finetune,
                                                 "gap_sources": tuple(raw.get("gap_sources", ())),
                                                 "tflite_lengths": tuple(raw.get("tflite_lengths",
                                                                                 ()))},
@@ -245,6 +250,8 @@ def _check(cfg: BuildConfig, source: str) -> None:
         len(target) == 3 and all(isinstance(p, (int, float)) and p > 0 for p in target)
         and abs(sum(target) - 1) < 1e-6)),
         "[distill] negation_target must be empty or three probabilities > 0 that sum to 1")
+    for problem in cfg.finetune.problems():
+        need(False, f"[finetune] {problem}")
     for key, value in (("[teacher] counterfactual", cfg.teacher.counterfactual),
                        ("[distill] counterfactual", cfg.distill.counterfactual),
                        ("[distill] emoji_copies", cfg.distill.emoji_copies),

@@ -1,12 +1,14 @@
 """``edge-sentiment-convert rebundle``: a new version of a built bundle, made from its trained
-student as a config's last stages say, with no retraining:
+student as a config's last stages say, without its teacher:
 
 - ``identity_anchor``: a tokenizer that reads every identity word as one word the student
   already knows (``identity.anchor_tokenizer``), so swapping one group word for another cannot
   move a score;
 - ``onnx_quant = "static"`` (and ``onnx_graph``) or ``tflite_lengths``: the weights recovered
   from the bundle's dynamic int8 ONNX file and exported again (``reexport.py``); otherwise the
-  model files are kept as they are.
+  model files are kept as they are;
+- ``[finetune]`` with epochs > 0: the recovered weights trained a little more
+  (``finetune.py``) before that export, and the calibration fitted again on pooled dev.
 
 Everything the card says about the student is measured again through the runtime (scores on
 every dev and test split, the behavioural suite, batches, latency against the parent); the
@@ -21,18 +23,19 @@ import logging
 import os
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from edge_sentiment.bundle import Bundle, open_bundle, pack_bundle
 from edge_sentiment.errors import ConfigError, ManifestError
-from edge_sentiment.manifest import parse_semver, semver_key
+from edge_sentiment.manifest import Calibration, parse_semver, semver_key
 
 from . import finish, reexport, report
 from .bundle_writer import write_bundle
+from .calibrate import fit
 from .config import BuildConfig
-from .data import LABELS, load_split
+from .data import LABELS, binary_sources, load_split
 from .identity import blind_words, reads_identity_as
 from .layout import Artifact
 from .rebundle_card import rebundle_card
@@ -96,10 +99,13 @@ def rebundle(job: RebundleJob) -> Path:
     if reexport.wanted(job.cfg):
         new, made = reexport.reexport(job.cfg, job.data, parent, tok, dev, job.out / "student")
         models.update(new)
-    singles = {Artifact.STUDENT_INT8: _single(job, parent, tok, models["onnx"], dev, "onnx")}
+    cal = parent.manifest.calibration
+    if made.get("finetune") and job.cfg.calibrate:  # new weights: fitted again
+        cal, made["calibration"] = _refit(job, parent, tok, models["onnx"], dev)
+    singles = {Artifact.STUDENT_INT8: _single(job, parent, tok, models["onnx"], dev, "onnx", cal)}
     if "modes" in models["tflite"]:  # schemes made: the build's rule picks one
         schemes = {mode: _single(job, parent, tok, dict(models["tflite"], path=path), dev,
-                                 f"tflite-{mode}")
+                                 f"tflite-{mode}", cal)
                    for mode, path in models["tflite"]["modes"].items()}
         agreement = scheme_agreement(singles[Artifact.STUDENT_INT8], schemes, job.data,
                                      job.cfg.eval_limit)
@@ -108,14 +114,16 @@ def rebundle(job: RebundleJob) -> Path:
         singles[Artifact.STUDENT_TFLITE] = schemes[models["tflite"]["mode"]]
     else:
         singles[Artifact.STUDENT_TFLITE] = _single(job, parent, tok, models["tflite"], dev,
-                                                   "tflite")
+                                                   "tflite", cal)
     ctx = _measure(job, parent, singles, dev)
+    if "calibration" in made:
+        ctx["calibration"] = {"student (fitted again after fine-tuning)": made["calibration"]}
     out = job.out / "bundle"
     write_bundle(out, name=m.name, version=job.version, labels=LABELS,
                  max_seq_length=m.max_seq_length, tokenizer_file=tok,
                  models=[models["onnx"], models["tflite"]], golden_texts=dev[:2000],
                  reference_texts=dev, per_label=job.cfg.golden_per_label, card="placeholder",
-                 calibration=m.calibration)
+                 calibration=cal)
     ctx |= {"minutes": (time.time() - t0) / 60, "made": made}
     finish.write_reports(out, ctx, rebundle_card)
     pack_bundle(out, job.out / f"{m.name}-{job.version}.tar")
@@ -137,8 +145,20 @@ def _kept(parent: Bundle, runtime: str) -> dict[str, Any]:
             "input_shape": list(a.input_shape), "lengths": list(a.lengths)}
 
 
+def _refit(job: RebundleJob, parent: Bundle, tok: Path, onnx: dict[str, Any],
+           dev: list[str]) -> tuple[Calibration, dict[str, Any]]:
+    """Temperature and biases fitted on the new ONNX file's dev outputs, as the build's calibrate
+    stage does; and the fit as the card reports it."""
+    raw = _single(job, parent, tok, onnx, dev, "onnx-uncalibrated", None)
+    fitted = fit(report.dev_sets(raw, "onnx", job.data, list(job.cfg.teacher.sources),
+                                 binary_sources(job.data, job.cfg.teacher.sources)),
+                 job.cfg.min_neutral_recall)
+    log.info("calibration fitted again: %s", fitted)
+    return Calibration(fitted.temperature, fitted.bias), asdict(fitted)
+
+
 def _single(job: RebundleJob, parent: Bundle, tok: Path, model: dict[str, Any],
-            dev: list[str], name: str) -> Path:
+            dev: list[str], name: str, cal: Calibration | None) -> Path:
     """A one-artifact bundle of ``model`` with the new tokenizer, for the runtime to evaluate
     exactly that artifact."""
     out: Path = job.out / "eval_bundles" / name
@@ -146,7 +166,7 @@ def _single(job: RebundleJob, parent: Bundle, tok: Path, model: dict[str, Any],
                  max_seq_length=parent.manifest.max_seq_length, tokenizer_file=tok,
                  models=[{k: v for k, v in model.items() if k not in ("modes", "mode")}],
                  golden_texts=dev[:400], reference_texts=dev[:2000], per_label=2,
-                 calibration=parent.manifest.calibration)
+                 calibration=cal)
     return out
 
 

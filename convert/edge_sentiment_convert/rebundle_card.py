@@ -37,13 +37,18 @@ def _files(ctx: dict[str, Any], parent: Bundle) -> list[str]:
                 "calibration, unchanged.", ""]
     r = made["recovered"]
     onnx = next(a for a in pm.artifacts if a.runtime == "onnx")
-    lines = [f"No retraining: {pm.version}'s trained weights, read back from its int8 ONNX file "
+    tuned = made.get("finetune") or {}
+    lead = "Fine-tuned without the teacher" if tuned else "No retraining"
+    lines = [f"{lead}: {pm.version}'s trained weights, read back from its int8 ONNX file "
              f"`{onnx.file}` (sha256 {onnx.sha256[:16]}...) into the student's torch module, "
              "which gives the same label as that file on "
              f"{100 * r['clear_agreement']:.1f}% of the {r['clear']} of {r['n']} dev texts the "
              f"file decides by a clear margin ({100 * r['label_agreement']:.1f}% of all; largest "
-             f"logit difference {r['max_logit_diff']:.3f}, int8 activations alone), then "
-             "exported again by the build's own stages:"]
+             f"logit difference {r['max_logit_diff']:.3f}, int8 activations alone), "
+             + ("fine-tuned, " if tuned else "") + "then exported again by the build's own "
+             "stages:"]
+    if tuned:
+        lines.append(_finetune_line(tuned))
     if made.get("onnx_quant") == "static":
         lines.append(f"- ONNX: static int8 activations, graph `{made['onnx_graph']}` "
                      "(scales fitted once on 512 transfer texts: a text gets the same scores "
@@ -54,8 +59,20 @@ def _files(ctx: dict[str, Any], parent: Bundle) -> list[str]:
                      "agreement with the new ONNX file by scheme: " + ", ".join(
                          f"{k} {100 * v:.2f}%" for k, v in made.get("tflite_agreement", {}).items())
                      + ";")
-    lines += [f"- calibration: {pm.version}'s, unchanged.", ""]
+    lines += ["- calibration: fitted again on pooled dev (above)." if "calibration" in made
+              else f"- calibration: {pm.version}'s, unchanged.", ""]
     return lines
+
+
+def _finetune_line(t: dict[str, Any]) -> str:
+    rule = (f"plus the negation rule on short texts: {t['ruled']} negated copies (a negation "
+            f"added) of transfer texts of at most {t['max_words']} words that it read as "
+            f"negative, read as negative too, each {t['repeat']} times with target "
+            f"{t['negation_target']} (convert/finetune.py)" if t["negation_target"]
+            else "no negation rule")
+    return (f"- fine-tuning (`[finetune]`): {t['epochs']} epochs at lr {t['lr']} over "
+            f"{t['rows']:,} rows, the build's student rows with the student's own logits as "
+            f"soft targets (what it knows stays), {rule}; {t['minutes']} minutes;")
 
 
 def _parent_how(parent: Bundle) -> list[str]:

@@ -1,7 +1,8 @@
-"""A built bundle's student exported again as a config's last stages say, without retraining:
-the weights recovered from its int8 ONNX file (``recover.py``), then static int8 ONNX (as Conv
-nodes with ``onnx_graph = "conv"``) and TFLite with one signature per ``tflite_lengths`` entry,
-made by the build's own export functions."""
+"""A built bundle's student exported again as a config's last stages say: the weights recovered
+from its int8 ONNX file (``recover.py``), fine-tuned when ``[finetune] epochs`` > 0
+(``finetune.py``), then int8 ONNX (static, as Conv nodes with ``onnx_graph = "conv"``, or
+dynamic) and TFLite with one signature per ``tflite_lengths`` entry, made by the build's own
+export functions. Fine-tuned weights are exported for both runtimes."""
 
 from __future__ import annotations
 
@@ -17,7 +18,15 @@ from edge_sentiment.errors import ConfigError
 from .cnn import ConvStudent
 from .config import TFLITE_SCHEMES, BuildConfig
 from .data import transfer_rows
-from .export import calibration_feeds, export_onnx, export_tflite, quantize_onnx_static, quantize_tflite
+from .export import (
+    calibration_feeds,
+    export_onnx,
+    export_tflite,
+    quantize_onnx,
+    quantize_onnx_static,
+    quantize_tflite,
+)
+from .finetune import finetune
 from .recover import check, embedding_rows, recover_weights
 from .stages.quantize import calibration_texts
 from .students import make_student
@@ -28,7 +37,7 @@ CHECK_TEXTS = 500  # dev texts the recovered module is compared with the parent'
 
 def wanted(cfg: BuildConfig) -> bool:
     """Whether the config asks for files the student stage's do not have."""
-    return cfg.onnx_quant == "static" or bool(cfg.tflite_lengths)
+    return cfg.onnx_quant == "static" or bool(cfg.tflite_lengths) or cfg.finetune.epochs > 0
 
 
 def reexport(cfg: BuildConfig, data: Path, parent: Bundle, tokenizer: Path, dev: list[str],
@@ -52,18 +61,12 @@ def reexport(cfg: BuildConfig, data: Path, parent: Bundle, tokenizer: Path, dev:
                       calibration_feeds(parent.root / m.tokenizer.file, sample, m.max_seq_length))
     log.info("recovered the student from %s: %s", onnx.file, recovered)
     work.mkdir(parents=True, exist_ok=True)
+    tuned = finetune(model, cfg, data, tokenizer, m.max_seq_length) \
+        if cfg.finetune.epochs > 0 else {}
     out: dict[str, dict[str, Any]] = {}
-    if cfg.onnx_quant == "static":
-        conv = cfg.onnx_graph == "conv"
-        fp32 = export_onnx(model, work / ("student.conv.fp32.onnx" if conv else "student.fp32.onnx"),
-                           opset=20 if conv else 17, conv=conv)
-        feeds = calibration_feeds(tokenizer, calibration_texts(transfer_rows(data, cfg), cfg.seed),
-                                  m.max_seq_length)
-        path = quantize_onnx_static(fp32, work / "student.int8.onnx", feeds,
-                                    per_channel=cfg.onnx_per_channel)
-        out["onnx"] = {"path": path, "runtime": "onnx", "precision": "int8",
-                       "input_shape": [None, None], "lengths": []}
-    if cfg.tflite_lengths:
+    if cfg.onnx_quant == "static" or tuned:
+        out["onnx"] = _onnx(model, cfg, data, tokenizer, m.max_seq_length, work)
+    if cfg.tflite_lengths or tuned:
         fp32 = export_tflite(model, work / "student.fp32.tflite", m.max_seq_length,
                              cfg.tflite_lengths)
         modes = TFLITE_SCHEMES if cfg.tflite_quant == "auto" else (cfg.tflite_quant,)
@@ -73,7 +76,27 @@ def reexport(cfg: BuildConfig, data: Path, parent: Bundle, tokenizer: Path, dev:
                          "modes": {mode: quantize_tflite(fp32, work / f"student.int8.{mode}.tflite",
                                                          mode) for mode in modes}}
     return out, {"recovered": recovered, "onnx_quant": cfg.onnx_quant,
-                 "onnx_graph": cfg.onnx_graph, "tflite_lengths": list(cfg.tflite_lengths)}
+                 "onnx_graph": cfg.onnx_graph, "tflite_lengths": list(cfg.tflite_lengths),
+                 "finetune": tuned}
+
+
+def _onnx(model: ConvStudent, cfg: BuildConfig, data: Path, tokenizer: Path, max_len: int,
+          work: Path) -> dict[str, Any]:
+    """The int8 ONNX model dict: static (scales from the build's calibration texts) or dynamic
+    (as the student stage quantizes)."""
+    if cfg.onnx_quant == "static":
+        conv = cfg.onnx_graph == "conv"
+        fp32 = export_onnx(model, work / ("student.conv.fp32.onnx" if conv else "student.fp32.onnx"),
+                           opset=20 if conv else 17, conv=conv)
+        feeds = calibration_feeds(tokenizer, calibration_texts(transfer_rows(data, cfg), cfg.seed),
+                                  max_len)
+        path = quantize_onnx_static(fp32, work / "student.int8.onnx", feeds,
+                                    per_channel=cfg.onnx_per_channel)
+    else:
+        path = quantize_onnx(export_onnx(model, work / "student.fp32.onnx"),
+                             work / "student.int8.onnx", per_channel=cfg.onnx_per_channel)
+    return {"path": path, "runtime": "onnx", "precision": "int8", "input_shape": [None, None],
+            "lengths": []}
 
 
 def pick(model: dict[str, Any], agreement: dict[str, float], work: Path) -> dict[str, Any]:

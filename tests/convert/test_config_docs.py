@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 
 from edge_sentiment_convert.config import BuildConfig, DistillCfg, StudentCfg, TeacherCfg, VocabCfg
+from edge_sentiment_convert.finetune import FinetuneCfg
 
 DOC = (Path(__file__).parents[2] / "docs" / "convert.md").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("cls", [BuildConfig, TeacherCfg, DistillCfg, VocabCfg, StudentCfg])
+@pytest.mark.parametrize("cls", [BuildConfig, TeacherCfg, DistillCfg, VocabCfg, StudentCfg,
+                                 FinetuneCfg])
 def test_every_config_key_is_documented(cls: type) -> None:
     missing = [f.name for f in fields(cls) if f"`{f.name}`" not in DOC and
-               f.name not in ("teacher", "students", "distill", "vocab", "targets")]
+               f.name not in ("teacher", "students", "distill", "vocab", "targets", "finetune")]
     assert not missing, f"{cls.__name__} keys missing from docs/convert.md: {missing}"

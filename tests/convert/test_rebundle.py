@@ -149,3 +149,28 @@ def test_rebundle_refuses_with_one_line(smoke_bundle: Path, parent: Path, tmp_pa
         assert done.returncode != 0 and message in done.stderr, (message, done.stderr[-2000:])
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("edge-sentiment-convert: error:"), lines
+
+
+@pytest.mark.slow
+def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Path,
+                                                                     tmp_path: Path) -> None:
+    cfg = config(tmp_path, ALL)
+    cfg.write_text(cfg.read_text() + "\n[finetune]\nepochs = 0.5\nlr = 1e-3\n"
+                   "negation_target = [0.15, 0.55, 0.30]\nmax_words = 30\nrepeat = 2\n")
+    done = rebundle(parent, tmp_path / "a", cfg)
+    assert done.returncode == 0, done.stderr[-3000:]
+    bundle = tmp_path / "a" / "bundle"
+    new, old = open_bundle(bundle).manifest, open_bundle(parent).manifest
+    assert new.calibration is not None and new.calibration != old.calibration
+    # new weights and a calibration fitted on them: scores move further than int8 noise alone
+    # (< 0.1 in the first test)
+    texts = dev_texts()
+    moved = np.abs(scores(bundle, "onnx", texts) - scores(parent, "onnx", texts)).max()
+    assert moved > 0.1, moved
+    for runtime in ("onnx", "tflite"):
+        assert all(len(rows) == 1 for rows in group_scores(bundle, runtime).values())
+    card = (bundle / "MODEL_CARD.md").read_text()
+    for needle in ("Fine-tuned without the teacher", "fine-tuning (`[finetune]`): 0.5 epochs",
+                   "student (fitted again after fine-tuning)",
+                   "calibration: fitted again on pooled dev"):
+        assert needle in card, needle
