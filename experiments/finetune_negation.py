@@ -118,15 +118,9 @@ def short_rule(model: torch.nn.Module, tok, texts: list[str], logits: np.ndarray
     added) that the model reads as negative, of originals it reads as negative: there the
     negated predicate carries the complaint, so "not <complaint>" is not one. Each such copy
     gets ``--target`` and appears ``--rule-repeat`` times."""
-    from edge_sentiment_convert.compose import negation
+    from edge_sentiment_convert.finetune import short_negations
 
-    picked = []
-    for i, text in enumerate(texts):
-        if len(text.split()) <= args.rule_max_words and logits[i].argmax() == 0:
-            flipped = negation(text)
-            if flipped and flipped[1] and flipped[0] != text:
-                picked.append(flipped[0])
-    picked = sorted(set(picked))
+    picked = short_negations(texts, logits, args.rule_max_words)
     copy_logits = predict_logits(model, tok, picked, batch=256, progress=False)
     hits = [t for t, z in zip(picked, copy_logits) if z.argmax() == 0]
     target = temperature * np.log(np.array([float(x) for x in args.target.split(",")],
