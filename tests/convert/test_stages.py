@@ -149,7 +149,8 @@ def test_every_config_field_belongs_to_a_stage() -> None:
             assert stages and set(stages) <= set(STAGES), f"{cls.__name__}.{f.name}: no stage"
             assert set(stages) - {"finish", "table"} <= set(AFTER), (cls.__name__, f.name)
             if "table" in stages:
-                assert f.name in ("teacher", "students", "distill", "vocab")
+                # sub-tables; [finetune] is read by rebundle only, never by a build stage
+                assert f.name in ("teacher", "students", "distill", "vocab", "finetune")
             elif "finish" not in stages:  # a cached stage reads it: it is among their inputs
                 assert f.name in seen or f.name in LATE_KEYS, f"{cls.__name__}.{f.name}"
     assert all(is_dataclass(t) for t in (TeacherCfg, DistillCfg, VocabCfg, StudentCfg))
