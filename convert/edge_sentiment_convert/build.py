@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 
@@ -83,9 +83,7 @@ class Build:
         dataclass, when given) when the stage already ran with the same config inputs and, for
         the stages after the choice, the same ``chosen`` student; changed inputs rerun it."""
         marker = self.layout.stages / f"{name}.json"
-        inputs = {**stage_inputs(self.cfg, name), **self.extra_inputs}
-        if chosen is not None:  # a rerun may choose another student: its stages are not ours
-            inputs = {**inputs, "chosen_student": chosen}
+        inputs = self._inputs(name, chosen)
         if marker.is_file():
             saved = json.loads(marker.read_text())
             diff = changed_since(saved, inputs)
@@ -106,6 +104,18 @@ class Build:
                                      indent=1))
         log.info("stage %s: done in %.0f s", name, seconds)
         return value
+
+    def _inputs(self, name: str, chosen: str | None) -> dict[str, Any]:
+        inputs = {**stage_inputs(self.cfg, name), **self.extra_inputs}
+        if chosen is not None:  # a rerun may choose another student: its stages are not ours
+            inputs = {**inputs, "chosen_student": chosen}
+        return inputs
+
+    def is_current(self, name: str, chosen: str | None = None) -> bool:
+        """Whether stage ``name`` ran with this config (its files are this build's)."""
+        marker = self.layout.stages / f"{name}.json"
+        return marker.is_file() and not changed_since(json.loads(marker.read_text()),
+                                                      self._inputs(name, chosen))
 
     def train_set(self) -> list[Example]:
         return train_rows(self.data, self.cfg)

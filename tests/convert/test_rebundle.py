@@ -34,10 +34,17 @@ def parent(smoke_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     int8 ONNX, one TFLite length (the smoke teacher and soft labels reused from a copy)."""
     out = tmp_path_factory.mktemp("parent")
     shutil.copytree(smoke_bundle, out, dirs_exist_ok=True)
-    done = subprocess.run([sys.executable, "-m", "edge_sentiment_convert", "build", "--config",
-                           str(PARENT_CONFIG), "--data", "tests/fixtures/data", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr[-3000:]
+    # First with other TFLite lengths: the student folder then holds a TFLite file of the same
+    # student name that the second build must not take for its own (a resumed build's calibrate
+    # stage once wrote it into an eval bundle and failed, whenever the smoke build had chosen
+    # this student).
+    other = tmp_path_factory.mktemp("other") / "other.toml"
+    other.write_text("tflite_lengths = [16, 32, 64]\n" + PARENT_CONFIG.read_text())
+    for cfg in (other, PARENT_CONFIG):
+        done = subprocess.run([sys.executable, "-m", "edge_sentiment_convert", "build",
+                               "--config", str(cfg), "--data", "tests/fixtures/data", "--out",
+                               str(out)], cwd=ROOT, capture_output=True, text=True, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
     return out / "bundle"
 
 

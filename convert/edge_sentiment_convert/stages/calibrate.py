@@ -43,7 +43,9 @@ def apply_calibration(b: Build, name: str, fitted: dict[str, Any]) -> None:
     for precision in ("fp32", "int8"):
         b.single_bundle(f"teacher-{precision}", b.layout.teacher_onnx(precision), "onnx",
                         precision, b.teacher_tokenizer, who="teacher")
-    # The chosen student's TFLite, once its stage made it: a rerun that chose another student
-    # has none yet, and the tflite stage writes these bundles (calibrated) when it runs.
-    if (b.layout.student(name) / "student.int8.tflite").is_file():
+    # The chosen student's TFLite, once its stage made it with this config: a rerun that chose
+    # another student, or changed the TFLite settings, has a stale file or none (a folder built
+    # by another config can hold a student of the same name), and the tflite stage writes these
+    # bundles (calibrated) when it runs.
+    if b.is_current("tflite", name):
         chosen_eval_bundles(b, name)
