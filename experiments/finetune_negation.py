@@ -28,7 +28,6 @@ from edge_sentiment import SentimentClassifier
 from edge_sentiment.bundle import open_bundle
 from edge_sentiment.check import run_suite
 from edge_sentiment_convert import report
-from edge_sentiment_convert.augment import augment_texts
 from edge_sentiment_convert.bundle_writer import write_bundle
 from edge_sentiment_convert.config import load_config
 from edge_sentiment_convert.data import LABELS, binary_sources, load_split, transfer_rows
@@ -38,7 +37,7 @@ from edge_sentiment_convert.recover import embedding_rows, recover_weights
 from edge_sentiment_convert.stages.quantize import calibration_texts
 from edge_sentiment_convert.students import make_student
 from edge_sentiment_convert.teacher import load_tokenizer, predict_logits
-from edge_sentiment_convert.transfer import distill_rows, labelled_extras
+from edge_sentiment_convert.transfer import distill_rows, labelled_texts
 from edge_sentiment_convert.vocab import write_anchored
 
 SUITE = ("negated_negative", "negated_positive", "negated_neutral", "negation_distance",
@@ -77,8 +76,7 @@ def main() -> None:
     d = replace(d, negation_target=[float(x) for x in args.target.split(",")])
     transfer = transfer_rows(args.data, cfg)
     texts = [e.text for e in transfer]
-    every = texts + augment_texts(texts, cfg.distill.augment, cfg.seed) \
-        + labelled_extras(texts, d, cfg.seed)
+    every = labelled_texts(texts, cfg.distill, cfg.seed)
     tok = load_tokenizer(tok_path, parent.manifest.max_seq_length)
     cache = args.out / "self_logits.npy"  # the unchanged weights' logits: the same every run
     if cache.is_file() and len(np.load(cache, mmap_mode="r")) == len(every):
@@ -118,13 +116,13 @@ def short_rule(model: torch.nn.Module, tok, texts: list[str], logits: np.ndarray
     added) that the model reads as negative, of originals it reads as negative: there the
     negated predicate carries the complaint, so "not <complaint>" is not one. Each such copy
     gets ``--target`` and appears ``--rule-repeat`` times."""
+    from edge_sentiment_convert.compose import target_logits
     from edge_sentiment_convert.finetune import short_negations
 
     picked = short_negations(texts, logits, args.rule_max_words)
     copy_logits = predict_logits(model, tok, picked, batch=256, progress=False)
     hits = [t for t, z in zip(picked, copy_logits) if z.argmax() == 0]
-    target = temperature * np.log(np.array([float(x) for x in args.target.split(",")],
-                                           dtype=np.float32))
+    target = target_logits([float(x) for x in args.target.split(",")], temperature)
     print(f"short rule: {len(picked)} short negated copies, {len(hits)} read negative",
           flush=True)
     extra = hits * args.rule_repeat

@@ -72,6 +72,19 @@ def negated_copies(texts: list[str], count: int, seed: int) -> list[tuple[int, s
     return out
 
 
+def is_target(value: object) -> bool:
+    """Whether ``value`` can be a ``negation_target``: empty, or three probabilities > 0 that
+    sum to 1 (negative, neutral, positive)."""
+    return isinstance(value, list) and (not value or (
+        len(value) == 3 and all(isinstance(p, (int, float)) and not isinstance(p, bool) and p > 0
+                                for p in value) and abs(sum(value) - 1) < 1e-6))
+
+
+def target_logits(target: tuple[float, ...] | list[float], temperature: float) -> np.ndarray:
+    """Logits whose softmax at ``temperature`` is ``target``: a soft label to distil."""
+    return temperature * np.log(np.asarray(target, dtype=np.float32))
+
+
 def negation_rule(logits: np.ndarray, originals: np.ndarray, added: np.ndarray,
                   target: tuple[float, ...], temperature: float) -> np.ndarray:
     """The teacher's logits of negated copies, with ``target`` (probabilities, read at
@@ -80,7 +93,7 @@ def negation_rule(logits: np.ndarray, originals: np.ndarray, added: np.ndarray,
     complaint ("was not bad") does not make a complaint, a prior the teacher lacks."""
     out = np.array(logits, dtype=np.float32, copy=True)
     hit = added & (originals.argmax(1) == 0) & (out.argmax(1) == 0)
-    out[hit] = temperature * np.log(np.asarray(target, dtype=np.float32))
+    out[hit] = target_logits(target, temperature)
     return out
 
 

@@ -11,6 +11,7 @@ from edge_sentiment.errors import ConfigError
 from edge_sentiment.manifest import parse_semver
 from edge_sentiment.tomlfile import read_toml
 
+from .compose import is_target
 from .finetune import FinetuneCfg
 from .identity import blind_words
 
@@ -245,11 +246,8 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(isinstance(cfg.distill.features, (int, float)) and cfg.distill.features >= 0,
          "[distill] features must be a number >= 0")
     need(_whole(cfg.distill.seed), "[distill] seed must be a whole number >= 0")
-    target = cfg.distill.negation_target
-    need(isinstance(target, list) and (not target or (
-        len(target) == 3 and all(isinstance(p, (int, float)) and p > 0 for p in target)
-        and abs(sum(target) - 1) < 1e-6)),
-        "[distill] negation_target must be empty or three probabilities > 0 that sum to 1")
+    need(is_target(cfg.distill.negation_target),
+         "[distill] negation_target must be empty or three probabilities > 0 that sum to 1")
     for problem in cfg.finetune.problems():
         need(False, f"[finetune] {problem}")
     for key, value in (("[teacher] counterfactual", cfg.teacher.counterfactual),

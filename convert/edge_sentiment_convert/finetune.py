@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .compose import negation
+from .compose import is_target, negation, target_logits
 
 if TYPE_CHECKING:
     from .config import BuildConfig
@@ -58,10 +58,7 @@ class FinetuneCfg:
             value = getattr(self, key)
             if not _number(value) or not isinstance(value, int) or value < 1:
                 out.append(f"{key} must be a whole number >= 1")
-        target = self.negation_target
-        if not isinstance(target, list) or (target and not (
-                len(target) == 3 and all(_number(p) and p > 0 for p in target)
-                and abs(sum(target) - 1) < 1e-6)):
+        if not is_target(self.negation_target):
             out.append("negation_target must be empty or three probabilities > 0 that sum to 1")
         return out
 
@@ -86,18 +83,16 @@ def finetune(model: StudentModel, cfg: BuildConfig, data: Path, tokenizer: Path,
              max_len: int) -> dict[str, Any]:
     """Train ``model`` (a recovered student) in place as ``cfg.finetune`` says; what the card
     reports about it."""
-    from .augment import augment_texts
     from .data import binary_sources, transfer_rows
     from .distill import distill
     from .teacher import load_tokenizer, predict_logits
-    from .transfer import distill_rows, labelled_extras
+    from .transfer import distill_rows, labelled_texts
 
     f = cfg.finetune
     d = replace(cfg.distill_for(cfg.students[0]), negation_target=[])
     transfer = transfer_rows(data, cfg)
     texts = [e.text for e in transfer]
-    every = texts + augment_texts(texts, cfg.distill.augment, cfg.seed) \
-        + labelled_extras(texts, d, cfg.seed)
+    every = labelled_texts(texts, cfg.distill, cfg.seed)
     tok = load_tokenizer(tokenizer, max_len)
     own = predict_logits(model, tok, every, batch=256, desc="own logits")
     rows = distill_rows(transfer, binary_sources(data, cfg.teacher.sources), d,
@@ -107,7 +102,7 @@ def finetune(model: StudentModel, cfg: BuildConfig, data: Path, tokenizer: Path,
         copies = short_negations(texts, own[:len(texts)], f.max_words)
         copy_logits = predict_logits(model, tok, copies, batch=256, progress=False)
         ruled = [t for t, z in zip(copies, copy_logits) if int(np.argmax(z)) == 0]
-        target = d.temperature * np.log(np.asarray(f.negation_target, dtype=np.float32))
+        target = target_logits(f.negation_target, d.temperature)
         extra = ruled * f.repeat
         rows = replace(rows, texts=rows.texts + extra, hard=rows.hard + [-1] * len(extra),
                        binary=rows.binary + [False] * len(extra),

@@ -115,9 +115,7 @@ def rebundle(job: RebundleJob) -> Path:
     else:
         singles[Artifact.STUDENT_TFLITE] = _single(job, parent, tok, models["tflite"], dev,
                                                    "tflite", cal)
-    ctx = _measure(job, parent, singles, dev)
-    if "calibration" in made:
-        ctx["calibration"] = {"student (fitted again after fine-tuning)": made["calibration"]}
+    ctx = _measure(job, parent, singles, dev) | {"calibration": _calibration(parent, made)}
     out = job.out / "bundle"
     write_bundle(out, name=m.name, version=job.version, labels=LABELS,
                  max_seq_length=m.max_seq_length, tokenizer_file=tok,
@@ -192,7 +190,7 @@ def _measure(job: RebundleJob, parent: Bundle, singles: dict[Artifact, Path],
     src = cfg.speed_texts or (cfg.gap_sources or tuple(cfg.teacher.sources))[0]
     return {
         "name": parent.manifest.name, "version": job.version, "evals": evals,
-        "behaviour": behaviour, "calibration": _calibration(parent),
+        "behaviour": behaviour,
         "consistency": batch_consistency(clfs[Artifact.STUDENT_INT8], dev),
         "onnx_quant": _quant(singles[Artifact.STUDENT_INT8]),
         "speed": report.speed(timed, cfg.speed_runs),
@@ -210,8 +208,10 @@ def _measure(job: RebundleJob, parent: Bundle, singles: dict[Artifact, Path],
     }
 
 
-def _calibration(parent: Bundle) -> dict[str, Any]:
-    """The card's calibration entry: the parent's, unchanged (not fitted here)."""
+def _calibration(parent: Bundle, made: dict[str, Any]) -> dict[str, Any]:
+    """The card's calibration entry: the fit after fine-tuning, else the parent's, unchanged."""
+    if "calibration" in made:
+        return {"student (fitted again after fine-tuning)": made["calibration"]}
     cal = parent.manifest.calibration
     if cal is None:
         return {}

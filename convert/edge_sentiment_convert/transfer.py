@@ -26,6 +26,12 @@ from .emoji_tokens import emoji_texts
 from .identity import counterfactuals
 
 
+def labelled_texts(texts: list[str], d: DistillCfg, seed: int) -> list[str]:
+    """Every text the soft_labels stage labels, in the order ``distill_rows`` reads them: the
+    transfer texts, their ``augment`` copies, then ``labelled_extras``."""
+    return texts + augment_texts(texts, d.augment, seed) + labelled_extras(texts, d, seed)
+
+
 def labelled_extras(texts: list[str], d: DistillCfg, seed: int) -> list[str]:
     """The teacher-labelled texts made from the transfer set, after its augmented copies."""
     negated = [text for _, text, _ in negated_copies(texts, d.negation_copies, seed)]

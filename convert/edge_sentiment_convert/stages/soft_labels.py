@@ -10,10 +10,9 @@ import numpy as np
 
 from edge_sentiment.errors import ConfigError
 
-from ..augment import augment_texts
 from ..config import DistillCfg
 from ..teacher import load_tokenizer, predict_outputs
-from ..transfer import DistillSet, distill_rows, labelled_extras
+from ..transfer import DistillSet, distill_rows, labelled_texts
 
 if TYPE_CHECKING:
     from ..build import Build
@@ -26,10 +25,7 @@ class SoftLabels:
 
 def soft_labels(b: Build) -> SoftLabels:
     """Teacher logits for the transfer set, then for its ``[distill] augment`` copies."""
-    texts = [e.text for e in b.transfer_set()]
-    base = list(texts)
-    texts += augment_texts(base, b.cfg.distill.augment, b.cfg.seed)
-    texts += labelled_extras(base, b.cfg.distill, b.cfg.seed)
+    texts = labelled_texts([e.text for e in b.transfer_set()], b.cfg.distill, b.cfg.seed)
     tok = load_tokenizer(b.teacher_tokenizer, b.cfg.max_seq_length)
     logits, features = predict_outputs(b.load_teacher(), tok, texts)
     np.save(b.layout.soft_logits, logits)
