@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-MATMULS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "QLinearMatMul": (0, 3), "Gemm": (0, 1)}
+MATMULS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "MatMulIntegerToFloat": (0, 1),
+           "QLinearMatMul": (0, 3), "Gemm": (0, 1)}
 CONVS = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}  # the weight's input index
 
 
@@ -38,6 +39,9 @@ def _median_us(fn: Callable[[], Any], runs: int = 200) -> float:
 
 
 def _shapes(model: Any, length: int) -> dict[str, list[int]]:
+    """Every tensor's shape at [1, length]. ONNX's inference stops at com.microsoft nodes
+    (``MatMulIntegerToFloat`` of ``onnx_graph = "fused"``), so their outputs are filled in from
+    their operands and inference runs again until nothing new is found."""
     import onnx
 
     m = onnx.ModelProto()
@@ -46,13 +50,22 @@ def _shapes(model: Any, length: int) -> dict[str, list[int]]:
         for dim, value in zip(inp.type.tensor_type.shape.dim, (1, length)):
             dim.ClearField("dim_param")
             dim.dim_value = value
-    inferred = onnx.shape_inference.infer_shapes(m)
     out = {i.name: list(i.dims) for i in m.graph.initializer}
-    for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
-        dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
-        if dims and all(d > 0 for d in dims):
-            out[vi.name] = dims
-    return out
+    while True:
+        inferred = onnx.shape_inference.infer_shapes(m)
+        for vi in [*inferred.graph.value_info, *inferred.graph.input, *inferred.graph.output]:
+            dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
+            if dims and all(d > 0 for d in dims):
+                out[vi.name] = dims
+        found = [(n.output[0], [*out[n.input[0]][:-1], out[n.input[1]][-1]])
+                 for n in m.graph.node if n.op_type == "MatMulIntegerToFloat"
+                 and n.output[0] not in out and n.input[0] in out and n.input[1] in out]
+        if not found:
+            return out
+        for name, dims in found:
+            out[name] = dims
+            m.graph.value_info.append(
+                onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims))
 
 
 def macs(onnx_path: Path, length: int) -> tuple[int, tuple[int, int]]:

@@ -132,9 +132,10 @@ TFLITE_QUANT_MODES = (*TFLITE_SCHEMES, "auto")
 # calibration texts: the same scores alone or in any batch).
 ONNX_QUANT_MODES = ("dynamic", "static")
 # The shipped ONNX CNN student's graph: "slices" (each convolution as Pad, Slices, Concat and one
-# MatMul, as trained) or "conv" (the same weights as one Conv node per layer, opset 20 so the
-# exact GELU fuses: fewer nodes per call; static int8 only).
-ONNX_GRAPHS = ("slices", "conv")
+# MatMul, as trained), "conv" (the same weights as one Conv node per layer, opset 20 so the
+# exact GELU fuses: fewer nodes per call) or "fused" (conv, then every int8 weight product giving
+# float, convolutions as uint8 taps and one product: int8_graph.py). conv and fused: static only.
+ONNX_GRAPHS = ("slices", "conv", "fused")
 
 
 @dataclass(frozen=True)
@@ -274,7 +275,7 @@ def _check(cfg: BuildConfig, source: str) -> None:
          "reads identity words as one token)")
     need(cfg.onnx_graph in ONNX_GRAPHS, f"onnx_graph must be one of {', '.join(ONNX_GRAPHS)}")
     need(cfg.onnx_graph == "slices" or cfg.onnx_quant == "static",
-         'onnx_graph = "conv" needs onnx_quant = "static"')
+         f'onnx_graph = "{cfg.onnx_graph}" needs onnx_quant = "static"')
     lengths = cfg.tflite_lengths
     need(not lengths or (all(_whole(n) and n > 0 for n in lengths)
                          and list(lengths) == sorted(set(lengths))

@@ -27,6 +27,7 @@ from .export import (
     quantize_tflite,
 )
 from .finetune import finetune
+from .int8_graph import fuse_file
 from .recover import check, embedding_rows, recover_weights
 from .stages.quantize import calibration_texts
 from .students import make_student
@@ -85,13 +86,15 @@ def _onnx(model: ConvStudent, cfg: BuildConfig, data: Path, tokenizer: Path, max
     """The int8 ONNX model dict: static (scales from the build's calibration texts) or dynamic
     (as the student stage quantizes)."""
     if cfg.onnx_quant == "static":
-        conv = cfg.onnx_graph == "conv"
+        conv = cfg.onnx_graph in ("conv", "fused")
         fp32 = export_onnx(model, work / ("student.conv.fp32.onnx" if conv else "student.fp32.onnx"),
                            opset=20 if conv else 17, conv=conv)
         feeds = calibration_feeds(tokenizer, calibration_texts(transfer_rows(data, cfg), cfg.seed),
                                   max_len)
         path = quantize_onnx_static(fp32, work / "student.int8.onnx", feeds,
                                     per_channel=cfg.onnx_per_channel)
+        if cfg.onnx_graph == "fused":
+            fuse_file(path, path)
     else:
         path = quantize_onnx(export_onnx(model, work / "student.fp32.onnx"),
                              work / "student.int8.onnx", per_channel=cfg.onnx_per_channel)

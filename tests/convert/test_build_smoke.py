@@ -58,7 +58,9 @@ def test_smoke_bundle_onnx_is_static_int8_and_batch_independent(smoke_bundle: Pa
     bundle = smoke_bundle / "bundle"
     onnx_file = next(bundle.glob("*.onnx"))
     ops = {n.op_type for n in onnx.load(str(onnx_file)).graph.node}
-    assert "QLinearMatMul" in ops and "DynamicQuantizeLinear" not in ops
+    # static int8, each weight product giving float (onnx_graph = "fused")
+    assert "MatMulIntegerToFloat" in ops and "DynamicQuantizeLinear" not in ops
+    assert "QLinearConv" not in ops
     texts, _ = read_labeled_tsv(ROOT / "tests/fixtures/data/reviews/dev.tsv")
     clf = SentimentClassifier.load(bundle, runtime="onnx")
     result = batch_consistency(clf, texts, batch=16)

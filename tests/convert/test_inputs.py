@@ -62,12 +62,12 @@ def test_identity_anchor_is_checked(tmp_path: Path) -> None:
 
 def test_onnx_graph_is_checked(tmp_path: Path) -> None:
     text = SMOKE.read_text()
-    assert load_config(SMOKE).onnx_graph == "conv"
+    assert load_config(SMOKE).onnx_graph == "fused"
     path = tmp_path / "c.toml"
-    for old, new, msg in [('onnx_graph = "conv"', 'onnx_graph = "cubic"',
-                           "onnx_graph must be one of slices, conv"),
+    for old, new, msg in [('onnx_graph = "fused"', 'onnx_graph = "cubic"',
+                           "onnx_graph must be one of slices, conv, fused"),
                           ('onnx_quant = "static"', 'onnx_quant = "dynamic"',
-                           'onnx_graph = "conv" needs onnx_quant = "static"')]:
+                           'onnx_graph = "fused" needs onnx_quant = "static"')]:
         path.write_text(text.replace(old, new))
         with pytest.raises(ConfigError, match=msg):
             load_config(path)

@@ -24,7 +24,7 @@ GROUPS = ("muslim", "christian", "jewish", "hindu", "gay", "straight", "black", 
           "mexican", "indian")
 FRAMES = ("The {} waiter was rude to us.", "My {} neighbour fixed the fence.",
           "A {} family ran the shop.")
-ALL = {"identity_anchor": f'"{WORD}"', "onnx_quant": '"static"', "onnx_graph": '"conv"',
+ALL = {"identity_anchor": f'"{WORD}"', "onnx_quant": '"static"', "onnx_graph": '"fused"',
        "tflite_lengths": "[16, 32, 64]"}
 
 
@@ -97,7 +97,8 @@ def test_rebundle_makes_static_onnx_tflite_lengths_and_anchors_identity(parent: 
     assert new.tokenizer.sha256 != old.tokenizer.sha256
     onnx_file = next(a.file for a in new.artifacts if a.runtime == "onnx")
     ops = {n.op_type for n in onnx.load(str(bundle / onnx_file)).graph.node}
-    assert "QLinearConv" in ops and "DynamicQuantizeLinear" not in ops, ops
+    assert "MatMulIntegerToFloat" in ops and "QLinearConv" not in ops, ops
+    assert "DynamicQuantizeLinear" not in ops
     assert next(a for a in new.artifacts if a.runtime == "tflite").lengths == (16, 32, 64)
     texts = dev_texts()
     ref = scores(parent, "onnx", texts)

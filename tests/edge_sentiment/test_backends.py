@@ -32,3 +32,38 @@ def test_tflite_providers_agree(tiny_bundle: Path, provider: str) -> None:
     mask = (ids != 0).astype(np.int64)
     out = backend.run(ids, mask)
     assert out.shape == (2, 3) and np.allclose(out[0], out[1]) and np.abs(out).sum() > 0
+
+
+def test_onnx_backend_runs_add_and_layernorm_unfused(tmp_path: Path) -> None:
+    """ONNX Runtime's own session fuses Add + LayerNormalization into SkipLayerNormalization,
+    whose CPU kernel ran about 5x slower; the backend's session leaves the pair as it is."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    from edge_sentiment.backends.onnx import open_session
+
+    def tensor(name: str) -> onnx.ValueInfoProto:
+        return helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, "length", 8])
+
+    norm = [numpy_helper.from_array(np.ones(8, np.float32), "gamma"),
+            numpy_helper.from_array(np.zeros(8, np.float32), "beta")]
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "skip"], ["sum"]),
+         helper.make_node("LayerNormalization", ["sum", "gamma", "beta"], ["y"], axis=-1)],
+        "g", [tensor("x"), tensor("skip")], [tensor("y")], norm)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "addnorm.onnx"
+    onnx.save(model, path)
+
+    def ran(optimized: Path) -> list[str]:
+        return [n.op_type for n in onnx.load(str(optimized)).graph.node]
+
+    so = ort.SessionOptions()
+    so.optimized_model_filepath = str(tmp_path / "plain.onnx")
+    ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    assert ran(tmp_path / "plain.onnx") == ["SkipLayerNormalization"]
+    open_session(path, "CPUExecutionProvider", 1, optimized=tmp_path / "ours.onnx")
+    assert ran(tmp_path / "ours.onnx") == ["Add", "LayerNormalization"]

@@ -5,7 +5,8 @@ call). "static" quantizes the same ``student.fp32.onnx`` again with activation s
 on transfer texts, so a text gets the same scores alone or in any batch. Neither retrains.
 With ``onnx_graph = "conv"`` the static form starts from the trained weights exported again
 with each convolution as one Conv node (``student.conv.fp32.onnx``): the same function in
-fewer nodes."""
+fewer nodes. ``onnx_graph = "fused"`` quantizes that form and rewrites it so each int8 weight
+product gives float (``int8_graph.py``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..data import Example
 from ..export import calibration_feeds, export_onnx, quantize_onnx_static
+from ..int8_graph import fuse_file
 
 if TYPE_CHECKING:
     from ..build import Build
@@ -28,9 +30,11 @@ def quantize(b: Build, name: str) -> dict[str, Any]:
         feeds = calibration_feeds(b.final_tokenizer, calibration_texts(b.transfer_set(), b.cfg.seed),
                                   b.cfg.max_seq_length)
         fp32 = b.layout.student(name) / "student.fp32.onnx"
-        if b.cfg.onnx_graph == "conv":
+        if b.cfg.onnx_graph in ("conv", "fused"):
             fp32 = conv_export(b, name)
         quantize_onnx_static(fp32, path, feeds, per_channel=b.cfg.onnx_per_channel)
+        if b.cfg.onnx_graph == "fused":
+            fuse_file(path, path)
     return {"onnx_quant": b.cfg.onnx_quant, "onnx_graph": b.cfg.onnx_graph, "file": path.name,
             "mb": round(path.stat().st_size / 1e6, 3), "nodes": _nodes(path)}
 
