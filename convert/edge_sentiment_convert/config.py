@@ -183,6 +183,11 @@ class BuildConfig:
     # Targets the card checks the build against (name -> number); none: the card lists none.
     targets: dict[str, float] = at("finish", factory=dict)
 
+    @property
+    def conv_form(self) -> bool:
+        """The static ONNX starts from the export with one Conv node per layer."""
+        return self.onnx_graph in ("conv", "fused")
+
     def distill_for(self, student: StudentCfg) -> DistillCfg:
         """[distill] with the student's own overrides applied."""
         return replace(self.distill, **student.distill)

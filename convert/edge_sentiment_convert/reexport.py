@@ -23,13 +23,11 @@ from .export import (
     export_onnx,
     export_tflite,
     quantize_onnx,
-    quantize_onnx_static,
     quantize_tflite,
 )
 from .finetune import finetune
-from .int8_graph import fuse_file
 from .recover import check, embedding_rows, recover_weights
-from .stages.quantize import calibration_texts
+from .stages.quantize import calibration_texts, static_int8
 from .students import make_student
 
 log = logging.getLogger(__name__)
@@ -86,15 +84,12 @@ def _onnx(model: ConvStudent, cfg: BuildConfig, data: Path, tokenizer: Path, max
     """The int8 ONNX model dict: static (scales from the build's calibration texts) or dynamic
     (as the student stage quantizes)."""
     if cfg.onnx_quant == "static":
-        conv = cfg.onnx_graph in ("conv", "fused")
+        conv = cfg.conv_form
         fp32 = export_onnx(model, work / ("student.conv.fp32.onnx" if conv else "student.fp32.onnx"),
                            opset=20 if conv else 17, conv=conv)
         feeds = calibration_feeds(tokenizer, calibration_texts(transfer_rows(data, cfg), cfg.seed),
                                   max_len)
-        path = quantize_onnx_static(fp32, work / "student.int8.onnx", feeds,
-                                    per_channel=cfg.onnx_per_channel)
-        if cfg.onnx_graph == "fused":
-            fuse_file(path, path)
+        path = static_int8(fp32, work / "student.int8.onnx", feeds, cfg)
     else:
         path = quantize_onnx(export_onnx(model, work / "student.fp32.onnx"),
                              work / "student.int8.onnx", per_channel=cfg.onnx_per_channel)

@@ -19,7 +19,10 @@ from ..export import calibration_feeds, export_onnx, quantize_onnx_static
 from ..int8_graph import fuse_file
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from ..build import Build
+    from ..config import BuildConfig
 
 CALIBRATION_TEXTS = 512  # transfer texts the static scales are fitted on
 
@@ -30,13 +33,19 @@ def quantize(b: Build, name: str) -> dict[str, Any]:
         feeds = calibration_feeds(b.final_tokenizer, calibration_texts(b.transfer_set(), b.cfg.seed),
                                   b.cfg.max_seq_length)
         fp32 = b.layout.student(name) / "student.fp32.onnx"
-        if b.cfg.onnx_graph in ("conv", "fused"):
+        if b.cfg.conv_form:
             fp32 = conv_export(b, name)
-        quantize_onnx_static(fp32, path, feeds, per_channel=b.cfg.onnx_per_channel)
-        if b.cfg.onnx_graph == "fused":
-            fuse_file(path, path)
+        static_int8(fp32, path, feeds, b.cfg)
     return {"onnx_quant": b.cfg.onnx_quant, "onnx_graph": b.cfg.onnx_graph, "file": path.name,
             "mb": round(path.stat().st_size / 1e6, 3), "nodes": _nodes(path)}
+
+
+def static_int8(fp32: Path, out: Path, feeds: list[dict[str, np.ndarray]], cfg: BuildConfig
+                ) -> Path:
+    """Static int8 of ``fp32`` as the config's ``onnx_graph`` says ("fused": then rewritten by
+    ``int8_graph``); the build's quantize stage and rebundle both make it here."""
+    quantize_onnx_static(fp32, out, feeds, per_channel=cfg.onnx_per_channel)
+    return fuse_file(out, out) if cfg.onnx_graph == "fused" else out
 
 
 def calibration_texts(transfer: list[Example], seed: int) -> list[str]:
