@@ -30,6 +30,7 @@ from .compose import is_target, negation, target_logits
 
 if TYPE_CHECKING:
     from .config import BuildConfig
+    from .data import Example
     from .students import StudentModel
 
 log = logging.getLogger(__name__)
@@ -79,18 +80,17 @@ def short_negations(texts: list[str], logits: np.ndarray, max_words: int) -> lis
     return sorted(out)
 
 
-def finetune(model: StudentModel, cfg: BuildConfig, data: Path, tokenizer: Path,
-             max_len: int) -> dict[str, Any]:
-    """Train ``model`` (a recovered student) in place as ``cfg.finetune`` says; what the card
-    reports about it."""
-    from .data import binary_sources, transfer_rows
+def finetune(model: StudentModel, cfg: BuildConfig, data: Path, transfer: list[Example],
+             tokenizer: Path, max_len: int) -> dict[str, Any]:
+    """Train ``model`` (a recovered student) in place as ``cfg.finetune`` says, on the build's
+    ``transfer`` set (``data.transfer_rows``); what the card reports about it."""
+    from .data import binary_sources
     from .distill import distill
     from .teacher import load_tokenizer, predict_logits
     from .transfer import distill_rows, labelled_texts
 
     f = cfg.finetune
     d = replace(cfg.distill_for(cfg.students[0]), negation_target=[])
-    transfer = transfer_rows(data, cfg)
     texts = [e.text for e in transfer]
     every = labelled_texts(texts, cfg.distill, cfg.seed)
     tok = load_tokenizer(tokenizer, max_len)

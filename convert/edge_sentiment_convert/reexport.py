@@ -17,7 +17,7 @@ from edge_sentiment.errors import ConfigError
 
 from .cnn import ConvStudent
 from .config import TFLITE_SCHEMES, BuildConfig
-from .data import transfer_rows
+from .data import Example, transfer_rows
 from .export import (
     calibration_feeds,
     export_onnx,
@@ -60,11 +60,14 @@ def reexport(cfg: BuildConfig, data: Path, parent: Bundle, tokenizer: Path, dev:
                       calibration_feeds(parent.root / m.tokenizer.file, sample, m.max_seq_length))
     log.info("recovered the student from %s: %s", onnx.file, recovered)
     work.mkdir(parents=True, exist_ok=True)
-    tuned = finetune(model, cfg, data, tokenizer, m.max_seq_length) \
+    # read once: fine-tuning trains on it, static int8 fits its scales on a sample of it
+    transfer = transfer_rows(data, cfg) \
+        if cfg.finetune.epochs > 0 or cfg.onnx_quant == "static" else []
+    tuned = finetune(model, cfg, data, transfer, tokenizer, m.max_seq_length) \
         if cfg.finetune.epochs > 0 else {}
     out: dict[str, dict[str, Any]] = {}
     if cfg.onnx_quant == "static" or tuned:
-        out["onnx"] = _onnx(model, cfg, data, tokenizer, m.max_seq_length, work)
+        out["onnx"] = _onnx(model, cfg, transfer, tokenizer, m.max_seq_length, work)
     if cfg.tflite_lengths or tuned:
         fp32 = export_tflite(model, work / "student.fp32.tflite", m.max_seq_length,
                              cfg.tflite_lengths)
@@ -79,16 +82,15 @@ def reexport(cfg: BuildConfig, data: Path, parent: Bundle, tokenizer: Path, dev:
                  "finetune": tuned}
 
 
-def _onnx(model: ConvStudent, cfg: BuildConfig, data: Path, tokenizer: Path, max_len: int,
-          work: Path) -> dict[str, Any]:
+def _onnx(model: ConvStudent, cfg: BuildConfig, transfer: list[Example], tokenizer: Path,
+          max_len: int, work: Path) -> dict[str, Any]:
     """The int8 ONNX model dict: static (scales from the build's calibration texts) or dynamic
     (as the student stage quantizes)."""
     if cfg.onnx_quant == "static":
         conv = cfg.conv_form
         fp32 = export_onnx(model, work / ("student.conv.fp32.onnx" if conv else "student.fp32.onnx"),
                            opset=20 if conv else 17, conv=conv)
-        feeds = calibration_feeds(tokenizer, calibration_texts(transfer_rows(data, cfg), cfg.seed),
-                                  max_len)
+        feeds = calibration_feeds(tokenizer, calibration_texts(transfer, cfg.seed), max_len)
         path = static_int8(fp32, work / "student.int8.onnx", feeds, cfg)
     else:
         path = quantize_onnx(export_onnx(model, work / "student.fp32.onnx"),
