@@ -111,13 +111,18 @@ def profile(path: Path, ids: list[np.ndarray], tmp: Path) -> dict[str, float]:
 
 def timings(paths: dict[str, Path], ids: list[np.ndarray], rounds: int = 5
             ) -> dict[str, float]:
-    sessions = {k: session(p) for k, p in paths.items()}
-    per: dict[str, list[float]] = {k: [] for k in paths}
+    feeds = [{"input_ids": i, "attention_mask": np.ones_like(i)} for i in ids]
+    return session_timings({k: session(p) for k, p in paths.items()}, feeds, rounds)
+
+
+def session_timings(sessions: dict[str, Any], feeds: list[dict[str, np.ndarray]],
+                    rounds: int = 5) -> dict[str, float]:
+    """Median CPU µs per call over ``feeds`` for each session, median of interleaved rounds."""
+    per: dict[str, list[float]] = {k: [] for k in sessions}
     for _ in range(rounds):
         for k, s in sessions.items():
             times = []
-            for i in ids:
-                feed = {"input_ids": i, "attention_mask": np.ones_like(i)}
+            for feed in feeds:
                 t = time.thread_time_ns()
                 s.run(None, feed)
                 times.append(time.thread_time_ns() - t)

@@ -9,17 +9,15 @@
   weight product giving float, convolutions as uint8 taps and one product), backend session.
 
 For each: the nodes ONNX Runtime runs, the median CPU µs per text (``time.thread_time``, 1 intra-op
-thread; median of interleaved rounds), and uncalibrated macro-F1 and label agreement against
-``plain`` on the texts.
+thread; median of interleaved rounds: ``graph_lean.session_timings``), and uncalibrated macro-F1
+and label agreement against ``plain`` on the texts.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,9 @@ import numpy as np
 ROOT = Path(__file__).parents[1]
 sys.path.insert(0, str(ROOT / "convert"))
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "experiments"))
+
+import graph_lean  # noqa: E402  (its interleaved CPU-time timings)
 
 LABELS = ("negative", "neutral", "positive")
 
@@ -53,20 +54,6 @@ def sessions(model: Path, tmp: Path) -> dict[str, tuple[Any, Counter[str]]]:
         s = open_session(path, "CPUExecutionProvider", 1, optimized=tmp / f"{name}.opt.onnx")
         out[name] = (s, ran(tmp / f"{name}.opt.onnx"))
     return out
-
-
-def timings(runs: dict[str, Any], feeds: list[dict[str, np.ndarray]], rounds: int
-            ) -> dict[str, float]:
-    per: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(rounds):
-        for name, s in runs.items():
-            times = []
-            for feed in feeds:
-                t = time.thread_time_ns()
-                s.run(None, feed)
-                times.append(time.thread_time_ns() - t)
-            per[name].append(statistics.median(times) / 1e3)
-    return {k: statistics.median(v) for k, v in per.items()}
 
 
 def macro_f1(gold: list[int], pred: np.ndarray) -> float:
@@ -106,7 +93,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as t:
         made = sessions(args.model, Path(t))
         runs = {k: s for k, (s, _) in made.items()}
-        times = timings(runs, feeds[: args.n], args.rounds)
+        times = graph_lean.session_timings(runs, feeds[: args.n], args.rounds)
         logits = {k: np.concatenate([s.run(None, f)[0] for f in feeds]) for k, s in runs.items()}
     for name, (_, kinds) in made.items():
         got, ref = logits[name], logits["plain"]
