@@ -1,7 +1,8 @@
 """``onnx_graph = "fused"`` (``int8_graph.py``): the static int8 conv-form graph with every weight
 product giving float. It computes the requantized graph's function without that rounding, so it
 is at least as close to the fp32 model, keeps a text's scores independent of its batch, and runs
-no QLinearConv and no DequantizeLinear after a weight product."""
+no QLinearConv and no DequantizeLinear after a weight product; a self-attention block runs as one
+QAttention (``int8_attention.py``)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,9 @@ def test_no_conv_and_no_requantized_weight_product_is_left(forms: dict[str, Path
     old_weights = {i.name for i in old.initializer}
     before = [n for n in old.node
               if n.op_type in ("QLinearConv", "QLinearMatMul") and n.input[3] in old_weights]
-    assert ops.count("MatMulIntegerToFloat") == len(before)
-    assert ops.count("Slice") == 3 * 3  # three taps for each of the three layers
     old_ops = [n.op_type for n in old.node]
-    assert ops.count("Transpose") == old_ops.count("Transpose") - 2 * 3  # channels-first gone
+    blocks = old_ops.count("Softmax")  # each attention block: one QAttention, its 3 products
+    assert ops.count("QAttention") == blocks and "Softmax" not in ops
+    assert ops.count("MatMulIntegerToFloat") == len(before) - 3 * blocks
+    assert ops.count("Slice") == 3 * 3  # three taps for each of the three layers
+    assert "Transpose" not in ops  # channels-first and heads-first layouts gone

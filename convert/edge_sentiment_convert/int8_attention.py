@@ -1,0 +1,176 @@
+"""The last step of ``onnx_graph = "fused"``: each self-attention block as one ``QAttention``.
+
+After ``int8_graph.fuse`` an attention block is still about 25 nodes: three products giving
+float (query, key, value), three Reshape/Transpose pairs, four QuantizeLinear, the two
+``QLinearMatMul`` of the scores and of the weighted values with their DequantizeLinear, the
+scaling Div, the mask's Add (and the Unsqueeze/Sub/Mul that make it), Softmax, and a Transpose
+and Reshape back. ONNX Runtime's ``QAttention`` (com.microsoft) does all of it in one kernel:
+the same uint8 input and int8 weights (the three products' weights side by side, one scale and
+zero point per column), then the scores, the mask and the softmax in float. Scores move by a
+few hundredths of a logit (the float attention skips four roundings to uint8); the activation
+scales stay fixed, so results stay batch-independent. ``experiments/int8_float_out.py`` times it.
+
+The block is found by its shape, not by names: Softmax <- Add(mask) <- Div(sqrt(head size)) <-
+DequantizeLinear <- QLinearMatMul(query, key), its output -> QuantizeLinear -> QLinearMatMul
+(value) -> DequantizeLinear -> Transpose -> Reshape; each of query, key and value a
+``MatMulIntegerToFloat`` of one shared quantized input -> Reshape -> Transpose -> QuantizeLinear,
+and the mask made from the graph's ``attention_mask`` input. Anything else is left as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+MS = "com.microsoft"
+MASK_INPUT = "attention_mask"
+
+
+def fuse_attention(g: Any) -> int:
+    """Rewrite each matching attention block of the graph ``g`` in place; how many."""
+    done = 0
+    for softmax in [n for n in g.node if n.op_type == "Softmax"]:
+        block = _Block.match(g, softmax)
+        if block is not None:
+            block.rewrite()
+            done += 1
+    if done:
+        _drop_dead(g)
+    return done
+
+
+class _Block:
+    def __init__(self, g: Any, parts: dict[str, Any], scale: float, filter_value: float) -> None:
+        self.g, self.parts, self.scale, self.filter_value = g, parts, scale, filter_value
+
+    @classmethod
+    def match(cls, g: Any, softmax: Any) -> _Block | None:
+        def producer(name: str, op: str) -> Any:
+            node = next((n for n in g.node if name in n.output), None)
+            return node if node is not None and node.op_type == op else None
+
+        def consumer(name: str, op: str) -> Any:
+            users = [n for n in g.node if name in n.input]
+            return users[0] if len(users) == 1 and users[0].op_type == op else None
+
+        def chain(name: str, ops: tuple[str, ...], walk: Any) -> list[Any] | None:
+            nodes = []
+            for op in ops:
+                node = walk(name, op)
+                if node is None:
+                    return None
+                nodes.append(node)
+                name = node.input[0] if walk is producer else node.output[0]
+            return nodes
+
+        inits = {i.name: i for i in g.initializer}
+        add = producer(softmax.input[0], "Add")
+        div = producer(add.input[0], "Div") if add is not None else None
+        if div is None or div.input[1] not in inits:
+            return None
+        scores = chain(div.input[0], ("DequantizeLinear", "QLinearMatMul"), producer)
+        weighted = chain(softmax.output[0], ("QuantizeLinear", "QLinearMatMul", "DequantizeLinear",
+                                             "Transpose", "Reshape"), consumer)
+        if scores is None or weighted is None:
+            return None
+        paths = {"query": scores[1].input[0], "key": scores[1].input[3],
+                 "value": weighted[1].input[3]}
+        parts: dict[str, Any] = {"add": add, "div": div, "softmax": softmax,
+                                 "scores": scores, "weighted": weighted}
+        for part, name in paths.items():
+            found = chain(name, ("QuantizeLinear", "Transpose", "Reshape",
+                                 "MatMulIntegerToFloat"), producer)
+            if found is None or found[3].input[1] not in inits:
+                return None
+            parts[part] = found[3]
+        mms = [parts[p] for p in ("query", "key", "value")]
+        if len({tuple(m.input[0:5:2]) for m in mms}) != 1:  # one shared input, scale, zero point
+            return None
+        filter_value = _mask_filter(g, add.input[1], inits)
+        divisor = float(_array(inits[div.input[1]]).reshape(()))
+        hidden = _array(inits[parts["query"].input[1]]).shape[1]
+        head = round(divisor**2)  # scores are divided by sqrt(head size)
+        if filter_value is None or head < 1 or abs(divisor**2 - head) > 1e-3 * head \
+                or hidden % head:
+            return None
+        return cls(g, parts, 1.0 / divisor, filter_value)
+
+    def rewrite(self) -> None:
+        from onnx import TensorProto, helper, numpy_helper
+
+        inits = {i.name: i for i in self.g.initializer}
+        mms = [self.parts[p] for p in ("query", "key", "value")]
+        weights = [_array(inits[m.input[1]]) for m in mms]
+
+        def columns(k: int, dtype: Any) -> np.ndarray:  # input k of each product, per column
+            return np.concatenate([np.broadcast_to(_array(inits[m.input[k]]), (w.shape[1],))
+                                   for m, w in zip(mms, weights)]).astype(dtype)
+
+        base = self.parts["softmax"].name or "attention"
+        made = {f"{base}_qkv_weight": np.concatenate(weights, axis=1),
+                f"{base}_qkv_bias": columns(6, np.float32),
+                f"{base}_qkv_scale": columns(3, np.float32),
+                f"{base}_qkv_zero": columns(5, weights[0].dtype)}
+        self.g.initializer.extend(numpy_helper.from_array(v, k) for k, v in made.items())
+        x, x_scale, x_zero = mms[0].input[0], mms[0].input[2], mms[0].input[4]
+        last = self.parts["weighted"][-1]
+        heads = weights[0].shape[1] // round(1.0 / self.scale**2)
+        new = [helper.make_node("Cast", [MASK_INPUT], [f"{base}_mask"], to=TensorProto.INT32),
+               helper.make_node("QAttention", [
+                   x, f"{base}_qkv_weight", f"{base}_qkv_bias", x_scale, f"{base}_qkv_scale",
+                   f"{base}_mask", x_zero, f"{base}_qkv_zero"], [last.output[0]], domain=MS,
+                   name=f"{base}_qattention", num_heads=heads, scale=self.scale,
+                   mask_filter_value=self.filter_value)]
+        at = list(self.g.node).index(last)
+        self.g.node.remove(last)
+        for k, node in enumerate(new):
+            self.g.node.insert(at + k, node)
+
+
+def _mask_filter(g: Any, name: str, inits: dict[str, Any]) -> float | None:
+    """The value a masked position's score gets, when ``name`` is ``(1 - mask) * value`` of the
+    graph's ``attention_mask`` (through Cast/Unsqueeze); else None."""
+    node = next((n for n in g.node if name in n.output), None)
+    if node is None or node.op_type != "Mul":
+        return None
+    value = next((i for i in node.input if i in inits), None)
+    other = next((i for i in node.input if i not in inits), None)
+    if value is None or other is None or _array(inits[value]).size != 1:
+        return None
+    seen, todo = set(), [other]
+    while todo:  # everything it is made of must come from attention_mask and constants
+        cur = todo.pop()
+        if cur in seen or cur in inits:
+            continue
+        seen.add(cur)
+        if cur == MASK_INPUT:
+            continue
+        src = next((n for n in g.node if cur in n.output), None)
+        if src is None or src.op_type not in ("Cast", "Unsqueeze", "Sub", "Transpose",
+                                              "Constant"):
+            return None
+        todo.extend(i for i in src.input if i)
+    return float(_array(inits[value]).reshape(()))
+
+
+def _drop_dead(g: Any) -> None:
+    """Remove nodes whose outputs nothing reads (repeatedly), then unread initializers."""
+    outputs = {o.name for o in g.output}
+    while True:
+        read = {i for n in g.node for i in n.input} | outputs
+        dead = [n for n in g.node if not any(o in read for o in n.output)]
+        if not dead:
+            break
+        for node in dead:
+            g.node.remove(node)
+    read = {i for n in g.node for i in n.input}
+    kept = [i for i in g.initializer if i.name in read]
+    del g.initializer[:]
+    g.initializer.extend(kept)
+
+
+def _array(init: Any) -> np.ndarray:
+    from onnx import numpy_helper
+
+    return np.asarray(numpy_helper.to_array(init))
