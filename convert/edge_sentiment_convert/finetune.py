@@ -15,6 +15,12 @@ build's rule, which takes every negated copy, teaches "not" as a neutral cue. Me
 negatives from 37% to 23.5% failing but typos from 16.9% to 29.2% and added handles from 2.8% to
 9.4%; on texts of up to 12 words it took them to 28.5% and left every robustness test within a
 case or two.
+
+``typos``: that many misspelt copies of transfer texts (``augment.typo_copies``), each learning
+the student's own logits for the clean text, so a typing error does not move the label.
+Measured on 2.6.0: self-distillation plus the negation rule took the typos test from 16.9% of
+cases changing label (2.0.1) to 21.9%; the rule teaches short texts, where a misspelt word is a
+large share of what the model reads.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .augment import typo_copies
 from .compose import is_target, negation, target_logits
 
 if TYPE_CHECKING:
@@ -47,6 +54,7 @@ class FinetuneCfg:
     negation_target: list[float] = field(default_factory=list)
     max_words: int = 12
     repeat: int = 1
+    typos: int = 0  # misspelt copies learning the clean text's own logits; 0: none
 
     def problems(self) -> list[str]:
         """What is wrong with these settings (empty: nothing)."""
@@ -59,6 +67,8 @@ class FinetuneCfg:
             value = getattr(self, key)
             if not _number(value) or not isinstance(value, int) or value < 1:
                 out.append(f"{key} must be a whole number >= 1")
+        if not isinstance(self.typos, int) or isinstance(self.typos, bool) or self.typos < 0:
+            out.append("typos must be a whole number >= 0")
         if not is_target(self.negation_target):
             out.append("negation_target must be empty or three probabilities > 0 that sum to 1")
         return out
@@ -107,11 +117,17 @@ def finetune(model: StudentModel, cfg: BuildConfig, data: Path, transfer: list[E
         rows = replace(rows, texts=rows.texts + extra, hard=rows.hard + [-1] * len(extra),
                        binary=rows.binary + [False] * len(extra),
                        logits=np.concatenate([rows.logits, np.tile(target, (len(extra), 1))]))
+    typos = typo_copies(texts, f.typos, cfg.seed)
+    if typos:
+        rows = replace(rows, texts=rows.texts + [t for _, t in typos],
+                       hard=rows.hard + [-1] * len(typos), binary=rows.binary + [False] * len(typos),
+                       logits=np.concatenate([rows.logits, own[[i for i, _ in typos]]]))
     seconds = distill(model, tok, rows.texts, rows.hard, rows.binary,
                       rows.logits.astype(np.float32), epochs=f.epochs, batch=f.batch, lr=f.lr,
                       temperature=d.temperature, alpha=1.0, seed=cfg.seed, desc="finetune")
-    log.info("fine-tuned on %d rows (%d short negated complaints) in %.0f s", len(rows.texts),
-             len(ruled), seconds)
+    log.info("fine-tuned on %d rows (%d short negated complaints, %d misspelt copies) in %.0f s",
+             len(rows.texts), len(ruled), len(typos), seconds)
     return {"epochs": f.epochs, "lr": f.lr, "rows": len(rows.texts), "ruled": len(ruled),
             "repeat": f.repeat, "max_words": f.max_words,
-            "negation_target": list(f.negation_target), "minutes": round(seconds / 60, 1)}
+            "negation_target": list(f.negation_target), "typos": len(typos),
+            "minutes": round(seconds / 60, 1)}

@@ -70,9 +70,12 @@ def _finetune_line(t: dict[str, Any]) -> str:
             f"negative, read as negative too, each {t['repeat']} times with target "
             f"{t['negation_target']} (convert/finetune.py)" if t["negation_target"]
             else "no negation rule")
+    typos = (f", and {t['typos']:,} misspelt copies of transfer texts (letters swapped, "
+             "dropped, doubled or hit on a neighbouring key) learning its own logits for the "
+             "clean text" if t.get("typos") else "")
     return (f"- fine-tuning (`[finetune]`): {t['epochs']} epochs at lr {t['lr']} over "
             f"{t['rows']:,} rows, the build's student rows with the student's own logits as "
-            f"soft targets (what it knows stays), {rule}; {t['minutes']} minutes;")
+            f"soft targets (what it knows stays), {rule}{typos}; {t['minutes']} minutes;")
 
 
 def _parent_how(parent: Bundle) -> list[str]:

@@ -36,6 +36,8 @@ def test_short_negations_takes_short_complaints_with_a_negation_added() -> None:
     ("repeat = 0", "[finetune] repeat must be a whole number >= 1"),
     ("max_words = 2.5", "[finetune] max_words must be a whole number >= 1"),
     ("negation_target = [0.5, 0.5]", "[finetune] negation_target must be empty or three"),
+    ("typos = -1", "[finetune] typos must be a whole number >= 0"),
+    ("typos = 2.5", "[finetune] typos must be a whole number >= 0"),
     ("epoch = 1", "[finetune]: unknown keys ['epoch']"),
 ])
 def test_bad_finetune_settings_are_refused_with_one_line(tmp_path: Path, table: str,

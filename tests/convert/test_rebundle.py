@@ -164,7 +164,8 @@ def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Pat
                                                                      tmp_path: Path) -> None:
     cfg = config(tmp_path, ALL)
     cfg.write_text(cfg.read_text() + "\n[finetune]\nepochs = 0.5\nlr = 1e-3\n"
-                   "negation_target = [0.15, 0.55, 0.30]\nmax_words = 30\nrepeat = 2\n")
+                   "negation_target = [0.15, 0.55, 0.30]\nmax_words = 30\nrepeat = 2\n"
+                   "typos = 40\n")
     done = rebundle(parent, tmp_path / "a", cfg)
     assert done.returncode == 0, done.stderr[-3000:]
     bundle = tmp_path / "a" / "bundle"
@@ -182,5 +183,6 @@ def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Pat
     card = (bundle / "MODEL_CARD.md").read_text()
     for needle in ("Fine-tuned without the teacher", "fine-tuning (`[finetune]`): 0.5 epochs",
                    "student (fitted again after fine-tuning)",
-                   "calibration: fitted again on pooled dev"):
+                   "calibration: fitted again on pooled dev",
+                   "40 misspelt copies of transfer texts"):
         assert needle in card, needle
