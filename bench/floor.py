@@ -5,7 +5,7 @@ floor(text of L tokens) = tokenizing + one empty ONNX Runtime call + MACs(L) / i
 - MACs come from the graph itself: ONNX shape inference at [1, L] gives every MatMul's operand
   shapes (weight MatMuls and the attention products alike) and every Conv's output and weight
   shapes (a convolution of kernel k over C channels is a [C * k, C_out] weight MatMul per
-  position);
+  position), and each ``QAttention``'s products (query/key/value, scores, weighted values);
 - the int8 MatMul rate is a bare dynamic-int8 MatMul of the model's most common weight shape,
   at L rows, timed on this machine at the given thread count;
 - tokenizing and the empty call are timed here too.
@@ -26,6 +26,7 @@ import numpy as np
 MATMULS = {"MatMul": (0, 1), "MatMulInteger": (0, 1), "MatMulIntegerToFloat": (0, 1),
            "QLinearMatMul": (0, 3), "Gemm": (0, 1)}
 CONVS = {"Conv": 1, "ConvInteger": 1, "QLinearConv": 3}  # the weight's input index
+_WIDTH = {"MatMulIntegerToFloat": 1, "QAttention": 3}  # weight columns per output column
 
 
 def _median_us(fn: Callable[[], Any], runs: int = 200) -> float:
@@ -40,8 +41,8 @@ def _median_us(fn: Callable[[], Any], runs: int = 200) -> float:
 
 def _shapes(model: Any, length: int) -> dict[str, list[int]]:
     """Every tensor's shape at [1, length]. ONNX's inference stops at com.microsoft nodes
-    (``MatMulIntegerToFloat`` of ``onnx_graph = "fused"``), so their outputs are filled in from
-    their operands and inference runs again until nothing new is found."""
+    (``MatMulIntegerToFloat`` and ``QAttention`` of ``onnx_graph = "fused"``), so their outputs
+    are filled in from their operands and inference runs again until nothing new is found."""
     import onnx
 
     m = onnx.ModelProto()
@@ -57,8 +58,8 @@ def _shapes(model: Any, length: int) -> dict[str, list[int]]:
             dims = [d.dim_value for d in vi.type.tensor_type.shape.dim]
             if dims and all(d > 0 for d in dims):
                 out[vi.name] = dims
-        found = [(n.output[0], [*out[n.input[0]][:-1], out[n.input[1]][-1]])
-                 for n in m.graph.node if n.op_type == "MatMulIntegerToFloat"
+        found = [(n.output[0], [*out[n.input[0]][:-1], out[n.input[1]][-1] // _WIDTH[n.op_type]])
+                 for n in m.graph.node if n.op_type in _WIDTH
                  and n.output[0] not in out and n.input[0] in out and n.input[1] in out]
         if not found:
             return out
@@ -90,6 +91,11 @@ def macs(onnx_path: Path, length: int) -> tuple[int, tuple[int, int]]:
             per_output = int(np.prod(sw[1:]))  # C_in / group x kernel
             total += int(np.prod(out)) * per_output
             kinds[(per_output, sw[0])] += 1
+        elif node.op_type == "QAttention":  # x [B, L, C] x [C, 3H], then two [L, L] x H products
+            sx, sw = _need(shapes, node, node.input[0]), _need(shapes, node, node.input[1])
+            rows = int(np.prod(sx[:-1]))
+            total += rows * sw[0] * sw[1] + 2 * rows * sx[-2] * (sw[1] // 3)
+            kinds[(sw[0], sw[1])] += 1
     return total, kinds.most_common(1)[0][0]
 
 

@@ -47,3 +47,29 @@ def test_macs_counts_convolutions_as_weight_matmuls(tmp_path: Path) -> None:
     total, shape = floor.macs(path, 10)
     assert total == 10 * 4 * 8 * 3
     assert shape == (24, 4)
+
+
+def test_macs_counts_a_qattention_as_its_products(tmp_path: Path) -> None:
+    """``onnx_graph = "fused"`` runs an attention block as one QAttention: query, key and value
+    ([L, 8] x [8, 3 x 4]), the scores and the weighted values (2 x [L, L] x 4), the same MACs as
+    the nodes it replaces."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    inits = [numpy_helper.from_array(np.ones((8, 12), dtype=np.int8), "w"),
+             numpy_helper.from_array(np.zeros(12, dtype=np.float32), "b"),
+             numpy_helper.from_array(np.array(0.1, dtype=np.float32), "s"),
+             numpy_helper.from_array(np.array(128, dtype=np.uint8), "z")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"]),
+             helper.make_node("QAttention", ["xq", "w", "b", "s", "s"], ["h"],
+                              domain="com.microsoft", num_heads=2),
+             helper.make_node("Relu", ["h"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, "L", 8])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, "L", 4])], inits)
+    path = tmp_path / "g.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                      helper.make_opsetid("com.microsoft", 1)]),
+              path)
+    total, shape = floor.macs(path, 10)
+    assert total == 10 * 8 * 12 + 2 * 10 * 10 * 4
+    assert shape == (8, 12)
