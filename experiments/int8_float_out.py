@@ -1,4 +1,4 @@
-"""The shipped static int8 ONNX student three ways, side by side, one text at a time:
+"""The shipped static int8 ONNX student four ways, side by side, one text at a time:
 
     python experiments/int8_float_out.py --texts ../shared/data/amazon_marc_en/dev.tsv \\
         [--model edge_sentiment/default_bundle/student.int8.onnx] [--out experiments/cards/int8_float_out.md]
@@ -6,7 +6,9 @@
 - ``plain``: ONNX Runtime's own session (every graph rewrite it has, SkipLayerNormFusion too);
 - ``backend``: the session ``backends.onnx.open_session`` makes (SkipLayerNormFusion left out);
 - ``fused``: the same file rewritten by ``int8_graph.fuse_file`` (``onnx_graph = "fused"``: each
-  weight product giving float, convolutions as uint8 taps and one product), backend session.
+  weight product giving float, convolutions as uint8 taps and one product, and since bundle 2.7.0
+  each attention block one QAttention), backend session;
+- ``fused, attention as nodes``: the same without the QAttention step (as bundle 2.6.1 shipped).
 
 For each: the nodes ONNX Runtime runs, the median CPU µs per text (``time.thread_time``, 1 intra-op
 thread; median of interleaved rounds: ``graph_lean.session_timings``), and uncalibrated macro-F1
@@ -39,6 +41,7 @@ def sessions(model: Path, tmp: Path) -> dict[str, tuple[Any, Counter[str]]]:
     import onnxruntime as ort
 
     from edge_sentiment.backends.onnx import open_session
+    from edge_sentiment_convert import int8_graph
     from edge_sentiment_convert.int8_graph import fuse_file
 
     def ran(opt: Path) -> Counter[str]:
@@ -50,9 +53,15 @@ def sessions(model: Path, tmp: Path) -> dict[str, tuple[Any, Counter[str]]]:
     out = {"plain": (ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"]),
                      ran(tmp / "plain.opt.onnx"))}
     fused = fuse_file(model, tmp / "fused.onnx")
-    for name, path in (("backend", model), ("fused", fused)):
-        s = open_session(path, "CPUExecutionProvider", 1, optimized=tmp / f"{name}.opt.onnx")
-        out[name] = (s, ran(tmp / f"{name}.opt.onnx"))
+    step, int8_graph.fuse_attention = int8_graph.fuse_attention, lambda g: 0
+    try:
+        nodes = fuse_file(model, tmp / "fused-nodes.onnx")
+    finally:
+        int8_graph.fuse_attention = step
+    for name, path in (("backend", model), ("fused, attention as nodes", nodes),
+                       ("fused", fused)):
+        s = open_session(path, "CPUExecutionProvider", 1, optimized=tmp / f"{len(out)}.opt.onnx")
+        out[name] = (s, ran(tmp / f"{len(out)}.opt.onnx"))
     return out
 
 
@@ -85,7 +94,7 @@ def main() -> int:
     ids = [np.array([e.ids], dtype=np.int64) for e in tok.encode_batch([r[0] for r in rows])]
     feeds = [{"input_ids": i, "attention_mask": np.ones_like(i)} for i in ids]
     gold = [LABELS.index(r[1]) for r in rows]
-    lines = [f"# Static int8 student, three ways: {args.model.name}", "",
+    lines = [f"# Static int8 student, four ways: {args.model.name}", "",
              f"{len(rows)} texts of {args.texts}; times over the first {args.n}, 1 thread, "
              f"CPU µs per text (median over texts, median of {args.rounds} interleaved rounds)",
              "", "| form | nodes run | µs per text | macro-F1 (uncalibrated) | same label as plain "
