@@ -25,6 +25,9 @@ import numpy as np
 
 MS = "com.microsoft"
 MASK_INPUT = "attention_mask"
+# The Transpose after each product's Reshape to [batch, length, heads, head size]: query and
+# value heads-first, key heads-first and transposed for the scores; the output's back.
+_PERMS = {"query": [0, 2, 1, 3], "key": [0, 2, 3, 1], "value": [0, 2, 1, 3]}
 
 
 def fuse_attention(g: Any) -> int:
@@ -33,7 +36,7 @@ def fuse_attention(g: Any) -> int:
     for softmax in [n for n in g.node if n.op_type == "Softmax"]:
         block = _Block.match(g, softmax)
         if block is not None:
-            block.rewrite()
+            block.rewrite(softmax.name or f"attention{done}")
             done += 1
     if done:
         _drop_dead(g)
@@ -65,6 +68,8 @@ class _Block:
             return nodes
 
         inits = {i.name: i for i in g.initializer}
+        if _attr(softmax, "axis", -1) not in (-1, 3):
+            return None
         add = producer(softmax.input[0], "Add")
         div = producer(add.input[0], "Div") if add is not None else None
         if div is None or div.input[1] not in inits:
@@ -72,7 +77,7 @@ class _Block:
         scores = chain(div.input[0], ("DequantizeLinear", "QLinearMatMul"), producer)
         weighted = chain(softmax.output[0], ("QuantizeLinear", "QLinearMatMul", "DequantizeLinear",
                                              "Transpose", "Reshape"), consumer)
-        if scores is None or weighted is None:
+        if scores is None or weighted is None or _attr(weighted[3], "perm") != _PERMS["query"]:
             return None
         paths = {"query": scores[1].input[0], "key": scores[1].input[3],
                  "value": weighted[1].input[3]}
@@ -81,7 +86,8 @@ class _Block:
         for part, name in paths.items():
             found = chain(name, ("QuantizeLinear", "Transpose", "Reshape",
                                  "MatMulIntegerToFloat"), producer)
-            if found is None or found[3].input[1] not in inits:
+            if (found is None or _attr(found[1], "perm") != _PERMS[part]
+                    or len(found[3].input) < 7 or not {*found[3].input[1:7]} <= {*inits}):
                 return None
             parts[part] = found[3]
         mms = [parts[p] for p in ("query", "key", "value")]
@@ -96,7 +102,7 @@ class _Block:
             return None
         return cls(g, parts, 1.0 / divisor, filter_value)
 
-    def rewrite(self) -> None:
+    def rewrite(self, base: str) -> None:
         from onnx import TensorProto, helper, numpy_helper
 
         inits = {i.name: i for i in self.g.initializer}
@@ -107,7 +113,6 @@ class _Block:
             return np.concatenate([np.broadcast_to(_array(inits[m.input[k]]), (w.shape[1],))
                                    for m, w in zip(mms, weights)]).astype(dtype)
 
-        base = self.parts["softmax"].name or "attention"
         made = {f"{base}_qkv_weight": np.concatenate(weights, axis=1),
                 f"{base}_qkv_bias": columns(6, np.float32),
                 f"{base}_qkv_scale": columns(3, np.float32),
@@ -168,6 +173,14 @@ def _drop_dead(g: Any) -> None:
     kept = [i for i in g.initializer if i.name in read]
     del g.initializer[:]
     g.initializer.extend(kept)
+
+
+def _attr(node: Any, name: str, default: Any = None) -> Any:
+    from onnx import helper
+
+    found = [helper.get_attribute_value(a) for a in node.attribute if a.name == name]
+    value = found[0] if found else default
+    return [int(v) for v in value] if name == "perm" and value is not None else value
 
 
 def _array(init: Any) -> np.ndarray:

@@ -69,3 +69,18 @@ def test_no_conv_and_no_requantized_weight_product_is_left(forms: dict[str, Path
     assert ops.count("MatMulIntegerToFloat") == len(before) - 3 * blocks
     assert ops.count("Slice") == 3 * 3  # three taps for each of the three layers
     assert "Transpose" not in ops  # channels-first and heads-first layouts gone
+
+
+def test_an_attention_block_of_another_layout_is_left_as_nodes(forms: dict[str, Path],
+                                                               tmp_path: Path) -> None:
+    """The QAttention step matches the block by its shape; a key that is not transposed for the
+    scores (here: its Transpose made heads-first like the query's) is not that block."""
+    model = onnx.load(str(forms["int8"]))
+    keys = [n for n in model.graph.node if n.op_type == "Transpose"
+            and list(n.attribute[0].ints) == [0, 2, 3, 1]]
+    for node in keys:
+        node.attribute[0].ints[:] = [0, 2, 1, 3]
+    onnx.save(model, tmp_path / "other.int8.onnx")
+    ops = [n.op_type for n in onnx.load(str(fuse_file(tmp_path / "other.int8.onnx",
+                                                      tmp_path / "other.fused.onnx"))).graph.node]
+    assert "QAttention" not in ops and ops.count("Softmax") == len(keys)
