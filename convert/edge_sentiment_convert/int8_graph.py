@@ -63,11 +63,11 @@ def fuse(model: Any) -> None:
     del g.node[:]
     g.node.extend(nodes)
     g.initializer.extend(graph.added)
+    fuse_attention(g)
     used = {name for node in g.node for name in node.input}
     kept = [i for i in g.initializer if i.name in used]
     del g.initializer[:]
     g.initializer.extend(kept)
-    fuse_attention(g)
     del g.value_info[:]  # shapes of removed tensors; ONNX Runtime infers its own
     if not any(o.domain == MS for o in model.opset_import):
         model.opset_import.append(onnx.helper.make_opsetid(MS, 1))
