@@ -83,16 +83,36 @@ class _Engine:
     workers: Workers = field(default_factory=lambda: Workers(1))
 
 
-def _softmax_rows(logits: np.ndarray) -> list[list[float]]:
-    """Softmax of each row as plain floats: for the few rows of one call, Python's math costs
-    less than numpy's per-operation overhead (tens of microseconds per text)."""
+def _softmax_rows(logits: np.ndarray, confidence: tuple[float, ...] = ()
+                  ) -> list[list[float]]:
+    """Softmax of each row as plain floats (for the few rows of one call, Python's math costs
+    less than numpy's per-operation overhead: tens of microseconds per text), then the
+    calibration's confidence map, if any."""
     out = []
     for row in logits.tolist():
         top = max(row)
         exps = [math.exp(v - top) for v in row]
         total = sum(exps)
-        out.append([v / total for v in exps])
+        probs = [v / total for v in exps]
+        out.append(_map_confidence(probs, confidence) if confidence else probs)
     return out
+
+
+def _map_confidence(probs: list[float], confidence: tuple[float, ...]) -> list[float]:
+    """The winner's probability p becomes sigmoid(slope * logit(p) + offset), held above its
+    runner-up's (the label never changes); the others keep their ratios and the row its sum."""
+    best = max(range(len(probs)), key=probs.__getitem__)
+    p = probs[best]
+    rest = 1.0 - p
+    if rest <= 1e-12 or len(probs) < 2:
+        return probs
+    slope, offset = confidence
+    z = slope * math.log(p / rest) + offset
+    mapped = 1.0 / (1.0 + math.exp(-z)) if z > -700 else 0.0
+    second = max(v for i, v in enumerate(probs) if i != best)
+    mapped = max(mapped, second / (rest + second) + 1e-7)  # a hair above: ties keep the winner
+    scale = (1.0 - mapped) / rest
+    return [mapped if i == best else v * scale for i, v in enumerate(probs)]
 
 
 def _logits(encoder: TextEncoder, backend: backends.Backend, texts: list[str],
@@ -113,11 +133,15 @@ def _logits_of_rows(encoder: TextEncoder, backend: backends.Backend, rows: list[
     return logits, enc
 
 
+def _confidence(calibration: Calibration | None) -> tuple[float, ...]:
+    return calibration.confidence if calibration is not None else ()
+
+
 def predict_probs(encoder: TextEncoder, backend: backends.Backend, texts: list[str],
                   calibration: Calibration | None = None) -> tuple[np.ndarray, Encoded]:
     """Tokenize, run and softmax one batch: probabilities [batch, labels] and the encoding."""
     logits, enc = _logits(encoder, backend, texts, calibration)
-    return np.asarray(_softmax_rows(logits), dtype=np.float32), enc
+    return np.asarray(_softmax_rows(logits, _confidence(calibration)), dtype=np.float32), enc
 
 
 def _predict(encoder: TextEncoder, backend: backends.Backend, manifest: Manifest,
@@ -131,7 +155,7 @@ def _predict_rows(encoder: TextEncoder, backend: backends.Backend, manifest: Man
     labels = manifest.labels
     logits, enc = _logits_of_rows(encoder, backend, rows, manifest.calibration, side)
     preds = []
-    for row in _softmax_rows(logits):
+    for row in _softmax_rows(logits, _confidence(manifest.calibration)):
         best = max(range(len(row)), key=row.__getitem__)
         preds.append(Prediction(labels[best], row[best], dict(zip(labels, row))))
     return preds, enc.lengths, enc.unknown_share
@@ -168,7 +192,7 @@ def _check_batch(encoder: TextEncoder, backend: backends.Backend, manifest: Mani
                             f"need {want}")
     if not np.all(np.isfinite(logits)):
         raise SelfTestError("model output holds NaN or infinite scores")
-    for single, row in zip(singles, _softmax_rows(logits)):
+    for single, row in zip(singles, _softmax_rows(logits, _confidence(manifest.calibration))):
         drift = max(abs(single.scores[k] - v) for k, v in zip(manifest.labels, row))
         if drift > manifest.golden_tolerance:
             raise SelfTestError(f"batched and single scores differ by {drift:.3f} on "

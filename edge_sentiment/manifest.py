@@ -68,14 +68,20 @@ def _need(cond: bool, where: str, what: str) -> None:
 
 @dataclass(frozen=True)
 class Calibration:
-    """How raw model logits become probabilities: ``softmax((logits + bias) / temperature)``.
+    """How raw model logits become probabilities: ``softmax((logits + bias) / temperature)``,
+    then, with ``confidence`` = (slope, offset), the winning class's probability p becomes
+    ``sigmoid(slope * log(p / (1 - p)) + offset)`` and the others keep their ratios.
 
     Fitted on pooled dev text by the build (``convert/calibrate.py``): the biases move the
     decision between classes (fitted for macro-F1), the temperature makes the scores mean
-    probabilities (fitted for log-loss)."""
+    probabilities (fitted for log-loss), and the confidence map bends what one temperature
+    cannot (a model over-confident on its doubtful calls and under-confident on its sure ones).
+    The map never changes a label: the winner's new probability is held at least at its
+    runner-up's."""
 
     temperature: float = 1.0
     bias: tuple[float, ...] = ()
+    confidence: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         _need(isinstance(self.temperature, (int, float)) and not isinstance(self.temperature, bool)
@@ -84,6 +90,13 @@ class Calibration:
         _need(all(isinstance(b, (int, float)) and not isinstance(b, bool) and math.isfinite(b)
                   and abs(b) <= 20 for b in self.bias),
               "calibration.bias", "must hold finite numbers in [-20, 20]")
+        _need(self.confidence == () or (
+            len(self.confidence) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                    for v in self.confidence)
+            and 0.05 <= self.confidence[0] <= 20 and abs(self.confidence[1]) <= 20),
+              "calibration.confidence", "must be [slope, offset] with slope in [0.05, 20] and "
+              "offset in [-20, 20]")
 
 
 @dataclass(frozen=True)
@@ -208,6 +221,10 @@ class Manifest:
             data.pop("calibration")
         else:
             data["calibration"]["bias"] = list(self.calibration.bias)
+            if self.calibration.confidence:
+                data["calibration"]["confidence"] = list(self.calibration.confidence)
+            else:  # a manifest without the map reads as it did before it existed
+                data["calibration"].pop("confidence")
         return data
 
 
@@ -253,12 +270,15 @@ def _golden(raw: Any, i: int) -> Golden:
 def _calibration(raw: Any) -> Calibration | None:
     if raw is None:
         return None
-    if not isinstance(raw, dict) or set(raw) - {"temperature", "bias"}:
-        raise ManifestError("calibration: must be an object with temperature and bias")
-    bias = raw.get("bias", [])
+    if not isinstance(raw, dict) or set(raw) - {"temperature", "bias", "confidence"}:
+        raise ManifestError("calibration: must be an object with temperature, bias and "
+                            "confidence")
+    bias, confidence = raw.get("bias", []), raw.get("confidence", [])
     if not isinstance(bias, list):
         raise ManifestError("calibration.bias: must be a list of numbers")
-    return Calibration(raw.get("temperature", 1.0), tuple(bias))
+    if not isinstance(confidence, list):
+        raise ManifestError("calibration.confidence: must be a list of two numbers")
+    return Calibration(raw.get("temperature", 1.0), tuple(bias), tuple(confidence))
 
 
 def parse_manifest(data: Any) -> Manifest:

@@ -1,12 +1,17 @@
-"""Fit a bundle's calibration on pooled dev text: per-class biases, then a temperature.
+"""Fit a bundle's calibration on pooled dev text: per-class biases, a temperature, and (if asked)
+a confidence map.
 
 The runtime computes ``softmax((logits + bias) / temperature)``. The biases decide between the
 classes, so they are fitted first, for the mean dev score over the sources (macro-F1; accuracy
 of P(positive) against P(negative) for a two-label source), with a penalty for a 3-class source
 whose neutral recall falls under ``min_neutral_recall``: a model distilled from a teacher that
 saw a large binary source leans away from neutral. The temperature does not move a decision;
-it is fitted last, for log-loss on the pooled 3-class dev rows, so the scores mean
-probabilities. Pure numpy on arrays: no I/O here.
+it is fitted for log-loss on the pooled 3-class dev rows, so the scores mean probabilities.
+One temperature cannot make a review model that is over-confident on its doubtful calls and
+under-confident on its sure ones honest at both ends: the confidence map (slope, offset) on the
+winning class's log-odds is fitted last, for the log-loss of "the label is right" averaged over
+the sources (each source counts the same, so the many tweets do not outvote the reviews). It
+never changes a label. Pure numpy on arrays: no I/O here.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ class Fit:
     bias: tuple[float, float, float]
     mean_score: float
     before: float
+    confidence: tuple[float, ...] = ()  # (slope, offset); () when not fitted
 
 
 def _macro_f1(gold: np.ndarray, pred: np.ndarray, classes: tuple[int, ...]) -> float:
@@ -60,24 +66,60 @@ def source_score(d: DevSet, bias: np.ndarray) -> tuple[float, float]:
     return _macro_f1(d.gold, pred, (NEG, NEUTRAL, POS)), recall
 
 
-def objective(sets: list[DevSet], bias: np.ndarray, min_neutral_recall: float) -> float:
+@dataclass(frozen=True)
+class Floors:
+    """What the bias fit holds on dev where it can: each shortfall, summed over the sources it
+    applies to, costs ``weight`` times itself against the mean dev score (2: a soft floor;
+    100: as good as a constraint, the mean deciding only among biases that meet every floor).
+
+    ``neutral_recall`` applies to each 3-class source in ``sources`` (() = every source);
+    ``teacher`` maps a source to its teacher's dev score, which the student may trail by at
+    most ``max_gap``; ``binary`` is the least accuracy of a two-label source."""
+
+    neutral_recall: float = 0.0
+    sources: tuple[str, ...] = ()
+    teacher: tuple[tuple[str, float], ...] = ()
+    max_gap: float = 0.0
+    binary: float = 0.0
+    weight: float = 2.0
+
+    def shortfall(self, d: DevSet, score: float, recall: float) -> float:
+        if self.sources and d.source not in self.sources:
+            return 0.0
+        short = max(0.0, self.neutral_recall - recall)
+        short += sum(max(0.0, t - self.max_gap - score) for s, t in self.teacher if s == d.source)
+        return short + (max(0.0, self.binary - score) if d.binary else 0.0)
+
+
+def mean_score(sets: list[DevSet], bias: np.ndarray) -> float:
+    return float(np.mean([source_score(d, bias)[0] for d in sets]))
+
+
+def _floors(floors: Floors | float) -> Floors:
+    return floors if isinstance(floors, Floors) else Floors(neutral_recall=floors)
+
+
+def objective(sets: list[DevSet], bias: np.ndarray, floors: Floors | float) -> float:
+    """The mean dev score less the floors' penalty (``floors``: a Floors, or the neutral-recall
+    floor of every 3-class source)."""
+    rules = _floors(floors)
     scores = [source_score(d, bias) for d in sets]
-    penalty = sum(max(0.0, min_neutral_recall - r) for _, r in scores)
-    return float(np.mean([s for s, _ in scores])) - 2.0 * penalty / len(scores)
+    penalty = sum(rules.shortfall(d, s, r) for d, (s, r) in zip(sets, scores))
+    return float(np.mean([s for s, _ in scores])) - rules.weight * penalty / len(scores)
 
 
-def fit_bias(sets: list[DevSet], min_neutral_recall: float = 0.45, span: float = 3.0
+def fit_bias(sets: list[DevSet], floors: Floors | float = 0.45, span: float = 3.0
              ) -> np.ndarray:
     """Grid search over (neutral, positive) biases (negative fixed at 0), coarse then fine."""
     best = np.zeros(3)
-    best_val = objective(sets, best, min_neutral_recall)
-    for step, radius in ((0.2, span), (0.05, 0.3), (0.01, 0.06)):
+    best_val = objective(sets, best, floors)
+    for step, radius in ((0.1, span), (0.02, 0.2), (0.01, 0.04)):
         centre = best.copy()
         grid = np.arange(-radius, radius + step / 2, step)
         for dn in grid:
             for dp in grid:
                 cand = np.array([0.0, centre[NEUTRAL] + dn, centre[POS] + dp])
-                val = objective(sets, cand, min_neutral_recall)
+                val = objective(sets, cand, floors)
                 if val > best_val + 1e-9:
                     best, best_val = cand, val
     return best
@@ -102,16 +144,85 @@ def fit_temperature(logits: np.ndarray, gold: np.ndarray) -> float:
     return float(np.exp((lo + hi) / 2))
 
 
-def fit(sets: list[DevSet], min_neutral_recall: float = 0.45) -> Fit:
-    """Biases for the decisions, then the temperature for the probabilities."""
-    before = objective(sets, np.zeros(3), min_neutral_recall)
-    bias = fit_bias(sets, min_neutral_recall)
+def softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(1, keepdims=True)
+    e = np.exp(z)
+    return np.asarray(e / e.sum(1, keepdims=True))
+
+
+def map_confidence(probs: np.ndarray, slope: float, offset: float) -> np.ndarray:
+    """The runtime's confidence map (``edge_sentiment.classifier._map_confidence``) on rows of
+    probabilities: the winner's p becomes sigmoid(slope * logit(p) + offset), held above the
+    runner-up's; the other classes keep their ratios."""
+    rows = np.arange(len(probs))
+    best = probs.argmax(1)
+    p = probs[rows, best]
+    rest = 1.0 - p
+    sure = rest <= 1e-12
+    safe = np.where(sure, 1.0, rest)
+    z = slope * np.log(np.where(sure, 0.5, p) / safe) + offset
+    mapped = 1.0 / (1.0 + np.exp(-np.clip(z, -700, 700)))
+    second = np.sort(probs, 1)[:, -2]
+    mapped = np.maximum(mapped, second / (safe + second) + 1e-7)
+    out = probs * ((1.0 - mapped) / safe)[:, None]
+    out[rows, best] = mapped
+    return np.where(sure[:, None], probs, out)
+
+
+def decided(d: DevSet, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(confidence, right) per row as ``edge_sentiment.evaluate`` scores them: the winner's
+    probability, or for a two-label source P(decided) / (P(positive) + P(negative))."""
+    if d.binary:
+        pos, neg = probs[:, POS], probs[:, NEG]
+        pred = np.where(pos >= neg, POS, NEG)
+        return np.maximum(pos, neg) / np.maximum(pos + neg, 1e-12), pred == d.gold
+    return probs.max(1), probs.argmax(1) == d.gold
+
+
+def fit_confidence(sets: list[DevSet], bias: np.ndarray, temperature: float
+                   ) -> tuple[float, float]:
+    """(slope, offset) minimising the log-loss of "the label is right" at the mapped
+    confidence, averaged over the sources; grid search, coarse then fine."""
+    probs = [softmax((d.logits + bias) / temperature) for d in sets]
+
+    def loss(slope: float, offset: float) -> float:
+        total = 0.0
+        for d, pr in zip(sets, probs):
+            conf, right = decided(d, map_confidence(pr, slope, offset))
+            conf = np.clip(conf, 1e-6, 1 - 1e-6)
+            total -= float(np.mean(np.where(right, np.log(conf), np.log(1 - conf))))
+        return total / len(sets)
+
+    best, best_val = (1.0, 0.0), loss(1.0, 0.0)
+    for step, radius in ((0.1, 2.0), (0.02, 0.1), (0.005, 0.02)):
+        s0, o0 = best
+        grid = np.arange(-radius, radius + step / 2, step)
+        for ds in grid:
+            for do in grid:
+                cand = (float(s0 + ds), float(o0 + do))
+                if cand[0] < 0.05:
+                    continue
+                val = loss(*cand)
+                if val < best_val - 1e-12:
+                    best, best_val = cand, val
+    return best
+
+
+def fit(sets: list[DevSet], floors: Floors | float = 0.45, confidence: bool = False) -> Fit:
+    """Biases for the decisions (``floors``: see Floors; a number is the neutral-recall floor of
+    every 3-class source, soft), the temperature for the probabilities, then (``confidence``)
+    the confidence map."""
+    before = mean_score(sets, np.zeros(3))
+    bias = fit_bias(sets, floors)
     three = [d for d in sets if not d.binary]
     pooled = np.concatenate([d.logits for d in three]) + bias
     gold = np.concatenate([d.gold for d in three])
-    temp = fit_temperature(pooled, gold)
-    return Fit(round(temp, 4), (0.0, round(float(bias[1]), 4), round(float(bias[2]), 4)),
-               objective(sets, bias, min_neutral_recall), before)
+    temp = round(fit_temperature(pooled, gold), 4)
+    bias = np.array([0.0, round(float(bias[1]), 4), round(float(bias[2]), 4)])
+    mapped = fit_confidence(sets, bias, temp) if confidence else ()
+    return Fit(temp, (0.0, float(bias[1]), float(bias[2])),
+               mean_score(sets, bias), before,
+               tuple(round(v, 4) for v in mapped))
 
 
 def ece(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:

@@ -58,16 +58,29 @@ def _calibration(ctx: dict[str, Any]) -> list[str]:
     cal = ctx.get("calibration") or {}
     if not cal:
         return ["No calibration (scores are the raw softmax)."]
-    out = ["The runtime computes `softmax((logits + bias) / temperature)` with the manifest's "
-           "`calibration`. Biases (negative, neutral, positive) were fitted on pooled dev for "
-           "the mean dev score with each 3-class source's neutral recall held at "
-           f"{ctx.get('min_neutral_recall', 0):.2f} or more where possible; the temperature "
-           "for log-loss on pooled 3-class dev.", ""]
+    held = (f"each gap source's neutral recall at {ctx.get('min_neutral_recall', 0):.2f} or "
+            "more, its macro-F1 within max_dev_gap of the teacher's and SST-2 at the "
+            "min_sst2_dev target, where biases can (the mean dev score deciding among those "
+            "that do)" if ctx.get("fit_to_targets") else
+            f"each 3-class source's neutral recall held at "
+            f"{ctx.get('min_neutral_recall', 0):.2f} or more where possible")
+    text = ("The runtime computes `softmax((logits + bias) / temperature)` with the manifest's "
+            "`calibration`. Biases (negative, neutral, positive) were fitted on pooled dev for "
+            f"the mean dev score with {held}; the temperature for log-loss on pooled 3-class "
+            "dev.")
+    if any(f.get("confidence") for f in cal.values()):
+        text += (" Then the confidence map: the winning class's probability p becomes "
+                 "`sigmoid(slope * log(p / (1 - p)) + offset)` (held above the runner-up's, so "
+                 "no label changes), fitted for the log-loss of a right label averaged over the "
+                 "dev sources; the scores above are with it.")
+    out = [text, ""]
     for who, f in cal.items():
         fitted = (f"; mean dev score {100 * f['before']:.1f} -> {100 * f['mean_score']:.1f}"
                   if "before" in f else "")
+        mapped = (f"; confidence map slope {f['confidence'][0]:.3f}, offset "
+                  f"{f['confidence'][1]:+.3f}" if f.get("confidence") else "")
         out.append(f"- {who}: temperature {f['temperature']:.3f}, bias "
-                   f"{', '.join(f'{b:+.2f}' for b in f['bias'])}{fitted}")
+                   f"{', '.join(f'{b:+.2f}' for b in f['bias'])}{mapped}{fitted}")
     return out
 
 

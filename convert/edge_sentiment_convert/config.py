@@ -179,6 +179,12 @@ class BuildConfig:
     speed_baseline: str = at("final", default="")
     # Fit temperature and per-class biases on pooled dev (convert/calibrate.py).
     calibrate: bool = at("final", default=False)
+    # With calibrate: also fit the confidence map (slope, offset on the winner's log-odds).
+    confidence_map: bool = at("final", default=False)
+    # With calibrate: the student's biases hold the card's decision targets on dev where they
+    # can (each gap source's neutral recall, its gap to the teacher, [targets] min_sst2_dev),
+    # the mean dev score choosing among the biases that do (calibrate.Floors, weight 100).
+    fit_to_targets: bool = at("final", default=False)
     min_neutral_recall: float = at("final", default=0.0)  # the bias fit's floor for each 3-class dev source
     # Targets the card checks the build against (name -> number); none: the card lists none.
     targets: dict[str, float] = at("finish", factory=dict)

@@ -39,6 +39,7 @@ from .data import LABELS, binary_sources, load_split
 from .identity import blind_words, reads_identity_as
 from .layout import Artifact
 from .rebundle_card import rebundle_card
+from .stages.calibrate import floors
 from .stages.tflite import scheme_agreement
 from .vocab import write_anchored
 
@@ -150,9 +151,16 @@ def _refit(job: RebundleJob, parent: Bundle, tok: Path, onnx: dict[str, Any],
     raw = _single(job, parent, tok, onnx, dev, "onnx-uncalibrated", None)
     fitted = fit(report.dev_sets(raw, "onnx", job.data, list(job.cfg.teacher.sources),
                                  binary_sources(job.data, job.cfg.teacher.sources)),
-                 job.cfg.min_neutral_recall)
+                 floors(job.cfg, _teacher_dev(parent)), job.cfg.confidence_map)
     log.info("calibration fitted again: %s", fitted)
-    return Calibration(fitted.temperature, fitted.bias), asdict(fitted)
+    return Calibration(fitted.temperature, fitted.bias, fitted.confidence), asdict(fitted)
+
+
+def _teacher_dev(parent: Bundle) -> dict[str, float]:
+    """The parent's teacher fp32 dev score per source (0-1), as its card reports them."""
+    evals = json.loads((parent.root / "evaluation.json").read_text(encoding="utf-8"))
+    return {key.split("/")[0]: float(r["accuracy"] if r.get("binary") else r["macro_f1"])
+            for key, r in evals[str(Artifact.TEACHER_FP32)].items() if key.endswith("/dev")}
 
 
 def _single(job: RebundleJob, parent: Bundle, tok: Path, model: dict[str, Any],
@@ -204,7 +212,7 @@ def _measure(job: RebundleJob, parent: Bundle, singles: dict[Artifact, Path],
         "gap_sources": cfg.gap_sources, "parent": parent, "job": job,
         "machine": report.machine(os.cpu_count() or 1), "identity_anchor": cfg.identity_anchor,
         "identity_words": len(blind_words()),
-        "min_neutral_recall": cfg.min_neutral_recall,
+        "min_neutral_recall": cfg.min_neutral_recall, "fit_to_targets": cfg.fit_to_targets,
     }
 
 
@@ -215,8 +223,9 @@ def _calibration(parent: Bundle, made: dict[str, Any]) -> dict[str, Any]:
     cal = parent.manifest.calibration
     if cal is None:
         return {}
-    return {f"student (as in {parent.manifest.version})": {"temperature": cal.temperature,
-                                                           "bias": list(cal.bias)}}
+    return {f"student (as in {parent.manifest.version})": {
+        "temperature": cal.temperature, "bias": list(cal.bias),
+        "confidence": list(cal.confidence)}}
 
 
 def _bytes(single: Path) -> int:

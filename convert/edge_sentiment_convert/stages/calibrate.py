@@ -8,10 +8,13 @@ import logging
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from edge_sentiment.manifest import Calibration
 
 from .. import report
-from ..calibrate import fit
+from ..calibrate import Floors, fit, source_score
+from ..config import BuildConfig
 from ..layout import Artifact
 from .evaluate import chosen_eval_bundles
 
@@ -29,16 +32,34 @@ def calibrate(b: Build, name: str) -> dict[str, Any]:
     # its dynamic int8 file
     b.single_bundle(f"cand-{name}", b.final_onnx(name), "onnx", "int8", b.final_tokenizer)
     sources, out = list(b.cfg.teacher.sources), {}
-    for who, which in (("student", Artifact.STUDENT_INT8), ("teacher", Artifact.TEACHER_FP32)):
+    teacher: dict[str, float] = {}
+    for who, which in (("teacher", Artifact.TEACHER_FP32), ("student", Artifact.STUDENT_INT8)):
         sets = report.dev_sets(b.layout.artifact(which, name), "onnx", b.data, sources, b.binary)
-        out[who] = asdict(fit(sets, b.cfg.min_neutral_recall))
+        fitted = fit(sets, floors(b.cfg, teacher) if who == "student" else b.cfg.min_neutral_recall,
+                     b.cfg.confidence_map)
+        out[who] = asdict(fitted)
+        teacher = {d.source: source_score(d, np.array(fitted.bias))[0] for d in sets}
     log.info("calibration: %s", out)
-    return out
+    return {"student": out["student"], "teacher": out["teacher"]}
+
+
+def floors(cfg: BuildConfig, teacher: dict[str, float]) -> Floors | float:
+    """The student's bias floors: with ``fit_to_targets``, the card's decision targets held on
+    the gap sources' dev splits (``teacher``: each source's teacher dev score, 0-1); else the
+    soft neutral-recall floor of every 3-class source."""
+    if not cfg.fit_to_targets:
+        return cfg.min_neutral_recall
+    gap = cfg.gap_sources or tuple(cfg.teacher.sources)
+    return Floors(neutral_recall=cfg.min_neutral_recall, sources=gap,
+                  teacher=tuple((s, teacher[s]) for s in gap if s in teacher),
+                  max_gap=cfg.max_dev_gap / 100, binary=cfg.targets.get("min_sst2_dev", 0) / 100,
+                  weight=100.0)
 
 
 def apply_calibration(b: Build, name: str, fitted: dict[str, Any]) -> None:
     """Rewrite the eval bundles with their calibration (cheap; idempotent)."""
-    b.cal = {who: Calibration(f["temperature"], tuple(f["bias"])) for who, f in fitted.items()}
+    b.cal = {who: Calibration(f["temperature"], tuple(f["bias"]), tuple(f.get("confidence", ())))
+             for who, f in fitted.items()}
     b.single_bundle(f"cand-{name}", b.final_onnx(name), "onnx", "int8", b.final_tokenizer)
     for precision in ("fp32", "int8"):
         b.single_bundle(f"teacher-{precision}", b.layout.teacher_onnx(precision), "onnx",
