@@ -3,6 +3,8 @@ brings confidence to accuracy, and the ECE the card reports."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -139,3 +141,20 @@ def test_floor_shortfalls() -> None:
     assert rules.shortfall(three, 0.70, 0.50) == 0.0
     assert rules.shortfall(two, 0.88, 1.0) == pytest.approx(0.01)
     assert Floors(0.45, sources=("a",)).shortfall(two, 0.5, 0.0) == 0.0  # b not named
+
+
+def test_default_config_holds_the_card_targets_on_the_gap_sources() -> None:
+    from pathlib import Path
+
+    from edge_sentiment_convert.config import load_config
+    from edge_sentiment_convert.stages.calibrate import floors
+
+    cfg = load_config(Path(__file__).parents[2] / "convert/configs/default.toml")
+    teacher = {"amazon_marc_en": 0.678, "amazon_alexa": 0.631, "sst2": 0.889}
+    rules = floors(cfg, teacher)
+    assert isinstance(rules, Floors) and rules.weight == 100.0
+    assert "amazon_alexa" not in rules.sources and "tweeteval_sentiment" in rules.sources
+    assert dict(rules.teacher) == {"amazon_marc_en": 0.678, "sst2": 0.889}
+    assert (rules.neutral_recall, rules.max_gap, rules.binary) == (0.45, 0.01, 0.89)
+    soft = floors(replace(cfg, fit_to_targets=False), teacher)
+    assert soft == 0.45

@@ -162,7 +162,7 @@ def test_rebundle_refuses_with_one_line(smoke_bundle: Path, parent: Path, tmp_pa
 @pytest.mark.slow
 def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Path,
                                                                      tmp_path: Path) -> None:
-    cfg = config(tmp_path, ALL)
+    cfg = config(tmp_path, ALL | {"confidence_map": "true", "fit_to_targets": "true"})
     cfg.write_text(cfg.read_text() + "\n[finetune]\nepochs = 0.5\nlr = 1e-3\n"
                    "negation_target = [0.15, 0.55, 0.30]\nmax_words = 30\nrepeat = 2\n"
                    "typos = 40\n")
@@ -171,6 +171,7 @@ def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Pat
     bundle = tmp_path / "a" / "bundle"
     new, old = open_bundle(bundle).manifest, open_bundle(parent).manifest
     assert new.calibration is not None and new.calibration != old.calibration
+    assert len(new.calibration.confidence) == 2  # confidence_map: fitted and stored
     # new weights: the model files differ from the same export without [finetune] (which is
     # byte-for-byte reproducible)
     plain = rebundle(parent, tmp_path / "b", config(tmp_path / "a", ALL))
@@ -183,6 +184,7 @@ def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Pat
     card = (bundle / "MODEL_CARD.md").read_text()
     for needle in ("Fine-tuned without the teacher", "fine-tuning (`[finetune]`): 0.5 epochs",
                    "student (fitted again after fine-tuning)",
-                   "calibration: fitted again on pooled dev",
+                   "calibration: fitted again on pooled dev", "; confidence map slope ",
+                   "its macro-F1 within max_dev_gap of the teacher's",
                    "40 misspelt copies of transfer texts"):
         assert needle in card, needle
