@@ -76,7 +76,7 @@ class Calibration:
     decision between classes (fitted for macro-F1), the temperature makes the scores mean
     probabilities (fitted for log-loss), and the confidence map bends what one temperature
     cannot (a model over-confident on its doubtful calls and under-confident on its sure ones).
-    The map never changes a label: the winner's new probability is held at least at its
+    The map never changes a label: the winner's new probability is held just above its
     runner-up's."""
 
     temperature: float = 1.0

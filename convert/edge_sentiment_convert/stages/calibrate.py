@@ -13,7 +13,7 @@ import numpy as np
 from edge_sentiment.manifest import Calibration
 
 from .. import report
-from ..calibrate import Floors, fit, source_score
+from ..calibrate import DevSet, Floors, fit, source_score
 from ..config import BuildConfig
 from ..layout import Artifact
 from .evaluate import chosen_eval_bundles
@@ -31,16 +31,19 @@ def calibrate(b: Build, name: str) -> dict[str, Any]:
     # the shipped ONNX (quantize stage), uncalibrated: the student stage wrote this bundle with
     # its dynamic int8 file
     b.single_bundle(f"cand-{name}", b.final_onnx(name), "onnx", "int8", b.final_tokenizer)
-    sources, out = list(b.cfg.teacher.sources), {}
-    teacher: dict[str, float] = {}
-    for who, which in (("teacher", Artifact.TEACHER_FP32), ("student", Artifact.STUDENT_INT8)):
-        sets = report.dev_sets(b.layout.artifact(which, name), "onnx", b.data, sources, b.binary)
-        fitted = fit(sets, floors(b.cfg, teacher) if who == "student" else b.cfg.min_neutral_recall,
-                     b.cfg.confidence_map)
-        out[who] = asdict(fitted)
-        teacher = {d.source: source_score(d, np.array(fitted.bias))[0] for d in sets}
+    sources = list(b.cfg.teacher.sources)
+
+    def dev(which: Artifact) -> list[DevSet]:
+        return report.dev_sets(b.layout.artifact(which, name), "onnx", b.data, sources, b.binary)
+
+    # the teacher first: the student's floors may hold it within max_dev_gap of the teacher
+    teacher_dev = dev(Artifact.TEACHER_FP32)
+    teacher = fit(teacher_dev, b.cfg.min_neutral_recall, b.cfg.confidence_map)
+    scores = {d.source: source_score(d, np.array(teacher.bias))[0] for d in teacher_dev}
+    student = fit(dev(Artifact.STUDENT_INT8), floors(b.cfg, scores), b.cfg.confidence_map)
+    out = {"student": asdict(student), "teacher": asdict(teacher)}
     log.info("calibration: %s", out)
-    return {"student": out["student"], "teacher": out["teacher"]}
+    return out
 
 
 def floors(cfg: BuildConfig, teacher: dict[str, float]) -> Floors | float:
