@@ -110,10 +110,14 @@ def objective(sets: list[DevSet], bias: np.ndarray, floors: Floors | float) -> f
 
 def fit_bias(sets: list[DevSet], floors: Floors | float = 0.45, span: float = 3.0
              ) -> np.ndarray:
-    """Grid search over (neutral, positive) biases (negative fixed at 0), coarse then fine."""
+    """Grid search over (neutral, positive) biases (negative fixed at 0), coarse then fine; a
+    finer first grid for Floors, whose steep penalties leave narrow ridges a 0.2 grid can miss
+    (a number keeps the grid its fits were made with)."""
     best = np.zeros(3)
     best_val = objective(sets, best, floors)
-    for step, radius in ((0.1, span), (0.02, 0.2), (0.01, 0.04)):
+    steps = (((0.1, span), (0.02, 0.2), (0.01, 0.04)) if isinstance(floors, Floors)
+             else ((0.2, span), (0.05, 0.3), (0.01, 0.06)))
+    for step, radius in steps:
         centre = best.copy()
         grid = np.arange(-radius, radius + step / 2, step)
         for dn in grid:
