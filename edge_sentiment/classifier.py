@@ -83,11 +83,12 @@ class _Engine:
     workers: Workers = field(default_factory=lambda: Workers(1))
 
 
-def _softmax_rows(logits: np.ndarray, confidence: tuple[float, ...] = ()
+def _softmax_rows(logits: np.ndarray, calibration: Calibration | None = None
                   ) -> list[list[float]]:
     """Softmax of each row as plain floats (for the few rows of one call, Python's math costs
     less than numpy's per-operation overhead: tens of microseconds per text), then the
     calibration's confidence map, if any."""
+    confidence = calibration.confidence if calibration is not None else ()
     out = []
     for row in logits.tolist():
         top = max(row)
@@ -133,15 +134,11 @@ def _logits_of_rows(encoder: TextEncoder, backend: backends.Backend, rows: list[
     return logits, enc
 
 
-def _confidence(calibration: Calibration | None) -> tuple[float, ...]:
-    return calibration.confidence if calibration is not None else ()
-
-
 def predict_probs(encoder: TextEncoder, backend: backends.Backend, texts: list[str],
                   calibration: Calibration | None = None) -> tuple[np.ndarray, Encoded]:
     """Tokenize, run and softmax one batch: probabilities [batch, labels] and the encoding."""
     logits, enc = _logits(encoder, backend, texts, calibration)
-    return np.asarray(_softmax_rows(logits, _confidence(calibration)), dtype=np.float32), enc
+    return np.asarray(_softmax_rows(logits, calibration), dtype=np.float32), enc
 
 
 def _predict(encoder: TextEncoder, backend: backends.Backend, manifest: Manifest,
@@ -155,7 +152,7 @@ def _predict_rows(encoder: TextEncoder, backend: backends.Backend, manifest: Man
     labels = manifest.labels
     logits, enc = _logits_of_rows(encoder, backend, rows, manifest.calibration, side)
     preds = []
-    for row in _softmax_rows(logits, _confidence(manifest.calibration)):
+    for row in _softmax_rows(logits, manifest.calibration):
         best = max(range(len(row)), key=row.__getitem__)
         preds.append(Prediction(labels[best], row[best], dict(zip(labels, row))))
     return preds, enc.lengths, enc.unknown_share
@@ -192,7 +189,7 @@ def _check_batch(encoder: TextEncoder, backend: backends.Backend, manifest: Mani
                             f"need {want}")
     if not np.all(np.isfinite(logits)):
         raise SelfTestError("model output holds NaN or infinite scores")
-    for single, row in zip(singles, _softmax_rows(logits, _confidence(manifest.calibration))):
+    for single, row in zip(singles, _softmax_rows(logits, manifest.calibration)):
         drift = max(abs(single.scores[k] - v) for k, v in zip(manifest.labels, row))
         if drift > manifest.golden_tolerance:
             raise SelfTestError(f"batched and single scores differ by {drift:.3f} on "
