@@ -1,10 +1,12 @@
 """The calibration fits side by side on one bundle's outputs: the soft bias fit with a
-temperature (2.6.2's), the bias floors held on the gap sources (``fit_to_targets``), and each
-with the confidence map (``confidence_map``). Per dev and test split: score, neutral recall and
+temperature (2.6.2's), the bias floors held on the gap sources (``fit_to_targets``, as the build
+config's ``stages.calibrate.floors`` makes them), and each with the confidence map
+(``confidence_map``). Per dev and test split: score, neutral recall and
 ECE; fitted on dev only (test is printed, never used to choose).
 
     python experiments/calibration_fit.py --bundle edge_sentiment/default_bundle \
-        --data ../shared/data --out experiments/cards/calibration_fit.md
+        --data ../shared/data [--config convert/configs/default.toml] \
+        --out experiments/cards/calibration_fit.md
 
 The bundle must carry a temperature and biases and no confidence map: its raw logits are
 recovered as ``temperature * log(p) - bias`` (up to a per-row constant).
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +25,6 @@ from edge_sentiment import SentimentClassifier
 from edge_sentiment.evaluate import read_labeled_tsv
 from edge_sentiment_convert.calibrate import (
     DevSet,
-    Floors,
     decided,
     ece,
     fit,
@@ -30,9 +32,11 @@ from edge_sentiment_convert.calibrate import (
     softmax,
     source_score,
 )
+from edge_sentiment_convert.config import load_config
+from edge_sentiment_convert.stages.calibrate import floors
 
+ROOT = Path(__file__).parents[1]
 LABELS = ["negative", "neutral", "positive"]
-GAP = ("amazon_marc_en", "sst5_3class", "twitter_us_airline", "tweeteval_sentiment", "sst2")
 
 
 def raw_logits(bundle: Path, data: Path) -> dict[str, DevSet]:
@@ -63,15 +67,18 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bundle", type=Path, required=True)
     ap.add_argument("--data", type=Path, required=True)
+    ap.add_argument("--config", type=Path, default=ROOT / "convert/configs/default.toml")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
+    cfg = load_config(args.config)
     sets = raw_logits(args.bundle, args.data)
     dev = [d for k, d in sets.items() if k.endswith("/dev")]
-    floors = Floors(0.45, GAP, tuple(teacher_dev(args.bundle).items()), 0.01, 0.89, 100.0)
-    fits = {"soft biases, temperature": fit(dev, 0.45),
-            "soft biases, temperature, map": fit(dev, 0.45, confidence=True),
-            "floors, temperature": fit(dev, floors),
-            "floors, temperature, map": fit(dev, floors, confidence=True)}
+    held = floors(replace(cfg, fit_to_targets=True), teacher_dev(args.bundle))
+    soft = cfg.min_neutral_recall
+    fits = {"soft biases, temperature": fit(dev, soft),
+            "soft biases, temperature, map": fit(dev, soft, confidence=True),
+            "floors, temperature": fit(dev, held),
+            "floors, temperature, map": fit(dev, held, confidence=True)}
     lines = [f"# Calibration fits on {args.bundle}", "",
              "`python experiments/calibration_fit.py --bundle <bundle> --data ../shared/data`; "
              "fitted on dev, test only printed. Cells: score (macro-F1; SST-2 accuracy) / neutral "
