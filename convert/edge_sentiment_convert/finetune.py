@@ -36,6 +36,7 @@ import numpy as np
 
 from .augment import typo_copies
 from .compose import is_target, negation, target_logits
+from .rules import negated_positives, rating_texts
 
 if TYPE_CHECKING:
     from .config import BuildConfig
@@ -57,6 +58,9 @@ class FinetuneCfg:
     max_words: int = 12
     repeat: int = 1
     typos: int = 0  # misspelt copies learning the clean text's own logits; 0: none
+    # (negative, neutral, positive) for a short negated praise (rules.negated_positives); []: none
+    positive_target: list[float] = field(default_factory=list)
+    ratings: int = 0  # star ratings learning rules.RATING_TARGETS; 0: none
 
     def problems(self) -> list[str]:
         """What is wrong with these settings (empty: nothing)."""
@@ -69,10 +73,13 @@ class FinetuneCfg:
             value = getattr(self, key)
             if not _number(value) or not isinstance(value, int) or value < 1:
                 out.append(f"{key} must be a whole number >= 1")
-        if not isinstance(self.typos, int) or isinstance(self.typos, bool) or self.typos < 0:
-            out.append("typos must be a whole number >= 0")
-        if not is_target(self.negation_target):
-            out.append("negation_target must be empty or three probabilities > 0 that sum to 1")
+        for key in ("typos", "ratings"):
+            value = getattr(self, key)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                out.append(f"{key} must be a whole number >= 0")
+        for key in ("negation_target", "positive_target"):
+            if not is_target(getattr(self, key)):
+                out.append(f"{key} must be empty or three probabilities > 0 that sum to 1")
         return out
 
 
@@ -117,18 +124,31 @@ def finetune(model: StudentModel, cfg: BuildConfig, data: Path, transfer: list[E
         target = target_logits(f.negation_target, d.temperature)
         extra = ruled * f.repeat
         rows = _extended(rows, extra, np.tile(target, (len(extra), 1)))
+    praised: list[str] = []
+    if f.positive_target:
+        copies = negated_positives(texts, own[:len(texts)], f.max_words)
+        copy_logits = predict_logits(model, tok, copies, batch=256, progress=False)
+        praised = [t for t, z in zip(copies, copy_logits) if int(np.argmax(z)) != 0]
+        extra = praised * f.repeat
+        target = target_logits(f.positive_target, d.temperature)
+        rows = _extended(rows, extra, np.tile(target, (len(extra), 1)))
+    rated, targets = rating_texts(texts, own[:len(texts)], f.ratings, f.max_words, cfg.seed)
+    if rated:
+        rows = _extended(rows, rated, d.temperature * np.log(targets))
     typos = typo_copies(texts, f.typos, cfg.seed)
     if typos:
         rows = _extended(rows, [t for _, t in typos], own[[i for i, _ in typos]])
     seconds = distill(model, tok, rows.texts, rows.hard, rows.binary,
                       rows.logits.astype(np.float32), epochs=f.epochs, batch=f.batch, lr=f.lr,
                       temperature=d.temperature, alpha=1.0, seed=cfg.seed, desc="finetune")
-    log.info("fine-tuned on %d rows (%d short negated complaints, %d misspelt copies) in %.0f s",
-             len(rows.texts), len(ruled), len(typos), seconds)
+    log.info("fine-tuned on %d rows (%d short negated complaints, %d negated praises, %d "
+             "ratings, %d misspelt copies) in %.0f s", len(rows.texts), len(ruled), len(praised),
+             len(rated), len(typos), seconds)
     return {"epochs": f.epochs, "lr": f.lr, "rows": len(rows.texts), "ruled": len(ruled),
             "repeat": f.repeat, "max_words": f.max_words,
             "negation_target": list(f.negation_target), "typos": len(typos),
-            "minutes": round(seconds / 60, 1)}
+            "praised": len(praised), "positive_target": list(f.positive_target),
+            "ratings": len(rated), "minutes": round(seconds / 60, 1)}
 
 
 def _extended(rows: Any, texts: list[str], logits: np.ndarray) -> Any:

@@ -73,9 +73,15 @@ def _finetune_line(t: dict[str, Any]) -> str:
     typos = (f", and {t['typos']:,} misspelt copies of transfer texts (letters swapped, "
              "dropped, doubled or hit on a neighbouring key) learning its own logits for the "
              "clean text" if t.get("typos") else "")
+    praise = (f", {t['praised']} negated copies of short transfer texts it read as positive and "
+              f"not read as negative, each {t['repeat']} times with target "
+              f"{t['positive_target']} (convert/rules.py)" if t.get("positive_target") else "")
+    ratings = (f", {t['ratings']:,} star ratings alone or after short texts it read as neutral, "
+               "learning the targets of convert/rules.py" if t.get("ratings") else "")
     return (f"- fine-tuning (`[finetune]`): {t['epochs']} epochs at lr {t['lr']} over "
             f"{t['rows']:,} rows, the build's student rows with the student's own logits as "
-            f"soft targets (what it knows stays), {rule}{typos}; {t['minutes']} minutes;")
+            f"soft targets (what it knows stays), {rule}{praise}{ratings}{typos}; "
+            f"{t['minutes']} minutes;")
 
 
 def _parent_how(parent: Bundle) -> list[str]:

@@ -38,6 +38,9 @@ def test_short_negations_takes_short_complaints_with_a_negation_added() -> None:
     ("negation_target = [0.5, 0.5]", "[finetune] negation_target must be empty or three"),
     ("typos = -1", "[finetune] typos must be a whole number >= 0"),
     ("typos = 2.5", "[finetune] typos must be a whole number >= 0"),
+    ("ratings = -3", "[finetune] ratings must be a whole number >= 0"),
+    ("ratings = true", "[finetune] ratings must be a whole number >= 0"),
+    ("positive_target = [1.0, 0.0, 0.0]", "[finetune] positive_target must be empty or three"),
     ("epoch = 1", "[finetune]: unknown keys ['epoch']"),
 ])
 def test_bad_finetune_settings_are_refused_with_one_line(tmp_path: Path, table: str,

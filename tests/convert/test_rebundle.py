@@ -165,7 +165,7 @@ def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Pat
     cfg = config(tmp_path, ALL | {"confidence_map": "true", "fit_to_targets": "true"})
     cfg.write_text(cfg.read_text() + "\n[finetune]\nepochs = 0.5\nlr = 1e-3\n"
                    "negation_target = [0.15, 0.55, 0.30]\nmax_words = 30\nrepeat = 2\n"
-                   "typos = 40\n")
+                   "typos = 40\npositive_target = [0.7, 0.22, 0.08]\nratings = 30\n")
     done = rebundle(parent, tmp_path / "a", cfg)
     assert done.returncode == 0, done.stderr[-3000:]
     bundle = tmp_path / "a" / "bundle"
@@ -186,5 +186,7 @@ def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Pat
                    "student (fitted again after fine-tuning)",
                    "calibration: fitted again on pooled dev", "; confidence map slope ",
                    "its macro-F1 within max_dev_gap of the teacher's",
-                   "40 misspelt copies of transfer texts"):
+                   "40 misspelt copies of transfer texts",
+                   "30 star ratings alone or after short texts it read as neutral",
+                   "times with target [0.7, 0.22, 0.08] (convert/rules.py)"):
         assert needle in card, needle
