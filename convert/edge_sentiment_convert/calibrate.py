@@ -183,19 +183,23 @@ def decided(d: DevSet, probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return probs.max(1), probs.argmax(1) == d.gold
 
 
-def fit_confidence(sets: list[DevSet], bias: np.ndarray, temperature: float
-                   ) -> tuple[float, float]:
+def fit_confidence(sets: list[DevSet], bias: np.ndarray, temperature: float,
+                   max_ece: float = 0.0) -> tuple[float, float]:
     """(slope, offset) minimising the log-loss of "the label is right" at the mapped
-    confidence, averaged over the sources; grid search, coarse then fine."""
+    confidence, averaged over the sources; grid search, coarse then fine. With ``max_ece`` > 0,
+    each source's ECE above it costs 100 times the excess: a map that holds every source's ECE
+    at or below it wins over one with a lower log-loss that does not."""
     probs = [softmax((d.logits + bias) / temperature) for d in sets]
 
     def loss(slope: float, offset: float) -> float:
-        total = 0.0
+        total = excess = 0.0
         for d, pr in zip(sets, probs):
             conf, right = decided(d, map_confidence(pr, slope, offset))
+            if max_ece > 0:
+                excess += max(0.0, ece(conf, right) - max_ece)
             conf = np.clip(conf, 1e-6, 1 - 1e-6)
             total -= float(np.mean(np.where(right, np.log(conf), np.log(1 - conf))))
-        return total / len(sets)
+        return total / len(sets) + 100 * excess
 
     best, best_val = (1.0, 0.0), loss(1.0, 0.0)
     for step, radius in ((0.1, 2.0), (0.02, 0.1), (0.005, 0.02)):
@@ -212,10 +216,11 @@ def fit_confidence(sets: list[DevSet], bias: np.ndarray, temperature: float
     return best
 
 
-def fit(sets: list[DevSet], floors: Floors | float = 0.45, confidence: bool = False) -> Fit:
+def fit(sets: list[DevSet], floors: Floors | float = 0.45, confidence: bool = False,
+        max_ece: float = 0.0) -> Fit:
     """Biases for the decisions (``floors``: see Floors; a number is the neutral-recall floor of
     every 3-class source, soft), the temperature for the probabilities, then (``confidence``)
-    the confidence map."""
+    the confidence map (``max_ece``: see fit_confidence)."""
     before = mean_score(sets, np.zeros(3))
     bias = fit_bias(sets, floors)
     three = [d for d in sets if not d.binary]
@@ -223,7 +228,7 @@ def fit(sets: list[DevSet], floors: Floors | float = 0.45, confidence: bool = Fa
     gold = np.concatenate([d.gold for d in three])
     temp = round(fit_temperature(pooled, gold), 4)
     bias = np.array([0.0, round(float(bias[1]), 4), round(float(bias[2]), 4)])
-    mapped = fit_confidence(sets, bias, temp) if confidence else ()
+    mapped = fit_confidence(sets, bias, temp, max_ece) if confidence else ()
     return Fit(temp, (0.0, float(bias[1]), float(bias[2])),
                mean_score(sets, bias), before,
                tuple(round(v, 4) for v in mapped))

@@ -181,6 +181,9 @@ class BuildConfig:
     calibrate: bool = at("final", default=False)
     # With calibrate: also fit the confidence map (slope, offset on the winner's log-odds).
     confidence_map: bool = at("final", default=False)
+    # With confidence_map: the map holds each dev source's ECE (student ONNX) at or below this
+    # where it can (0: no ceiling); below the card's max_dev_ece, a margin for TFLite.
+    confidence_max_ece: float = at("final", default=0.0)
     # With calibrate: the student's biases hold the card's decision targets on dev where they
     # can (each gap source's neutral recall, its gap to the teacher, [targets] min_sst2_dev),
     # the mean dev score choosing among the biases that do (calibrate.Floors, weight 100).
@@ -276,6 +279,9 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(not cfg.distill.emoji_copies or cfg.teacher.emoji,
          "[distill] emoji_copies needs [teacher] emoji = true (the teacher reads their names)")
     _check_source_weights(cfg, cfg.distill.source_weights, "[distill] source_weights", need)
+    need(isinstance(cfg.confidence_max_ece, (int, float)) and not isinstance(
+        cfg.confidence_max_ece, bool) and 0 <= cfg.confidence_max_ece < 1,
+         "confidence_max_ece must be a number in [0, 1)")
     need(cfg.onnx_quant in ONNX_QUANT_MODES,
          f"onnx_quant must be one of {', '.join(ONNX_QUANT_MODES)}")
     need(not cfg.identity_anchor or (cfg.identity_anchor.isalpha()

@@ -151,7 +151,8 @@ def _refit(job: RebundleJob, parent: Bundle, tok: Path, onnx: dict[str, Any],
     raw = _single(job, parent, tok, onnx, dev, "onnx-uncalibrated", None)
     fitted = fit(report.dev_sets(raw, "onnx", job.data, list(job.cfg.teacher.sources),
                                  binary_sources(job.data, job.cfg.teacher.sources)),
-                 floors(job.cfg, _teacher_dev(parent)), job.cfg.confidence_map)
+                 floors(job.cfg, _teacher_dev(parent)), job.cfg.confidence_map,
+                 job.cfg.confidence_max_ece)
     log.info("calibration fitted again: %s", fitted)
     return Calibration(fitted.temperature, fitted.bias, fitted.confidence), asdict(fitted)
 

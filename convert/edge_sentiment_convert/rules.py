@@ -6,6 +6,8 @@ student's own logits.
   room was clean." -> "The room was not clean.") where the student does not read the copy as
   negative. The mirror of ``finetune.short_negations``: with both, "not" flips what follows
   rather than being a cue of its own.
+  Where ``compose.negation`` finds no copula or pronoun verb, a third-person verb of this
+  module's list is negated: "The battery lasts all day." -> "The battery doesn't last all day."
 - ``rating_texts``: star and point ratings ("5 stars", "One star.", "4/5", "2 out of 5"), alone
   and after short transfer texts the student reads as neutral ("Arrived Tuesday. 5 stars."). A
   review's rating is its clearest sentiment; 2.6.3 read "5 stars" and "1 star" as neutral.
@@ -16,6 +18,7 @@ The phrases are this project's own (nothing from the behavioural suite or CheckL
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 
@@ -68,6 +71,33 @@ def rating_texts(texts: list[str], logits: np.ndarray, count: int, max_words: in
     return out, np.asarray(targets, dtype=np.float32)
 
 
+# Third-person verbs a review praises with -> their base form; present tense takes "doesn't",
+# past "didn't".
+_PRESENT = {"works": "work", "lasts": "last", "fits": "fit", "holds": "hold", "helps": "help",
+            "looks": "look", "feels": "feel", "sounds": "sound", "smells": "smell",
+            "tastes": "taste", "runs": "run", "charges": "charge", "delivers": "deliver",
+            "performs": "perform", "exceeds": "exceed", "meets": "meet", "deserves": "deserve"}
+_PAST = {"worked": "work", "lasted": "last", "held": "hold", "helped": "help",
+         "looked": "look", "felt": "feel", "sounded": "sound", "smelled": "smell",
+         "tasted": "taste", "ran": "run", "charged": "charge", "delivered": "deliver",
+         "performed": "perform", "exceeded": "exceed", "met": "meet", "arrived": "arrive"}
+_THIRD = re.compile(r"(?:^|(?<=\w ))(" + "|".join(sorted({*_PRESENT, *_PAST})) + r")\b", re.IGNORECASE)
+
+
+def negate_verb(text: str) -> str | None:
+    """``text`` with its first listed third-person verb negated ("lasts" -> "doesn't last",
+    "worked" -> "didn't work"; "Works great" -> "Doesn't work great"), or None when it has
+    none at its start or after another word."""
+    match = _THIRD.search(text)
+    if not match:
+        return None
+    verb = match.group(1).lower()
+    aux, base = ("doesn't", _PRESENT[verb]) if verb in _PRESENT else ("didn't", _PAST[verb])
+    if match.start(1) == 0:
+        aux = aux.capitalize()
+    return text[:match.start(1)] + f"{aux} {base}" + text[match.end(1):]
+
+
 def negated_positives(texts: list[str], logits: np.ndarray, max_words: int) -> list[str]:
     """Copies, with a negation added, of the texts of at most ``max_words`` words whose
     ``logits`` say positive; without repeats, sorted. (The caller keeps the copies the student
@@ -76,6 +106,9 @@ def negated_positives(texts: list[str], logits: np.ndarray, max_words: int) -> l
     for text, row in zip(texts, logits):
         if len(text.split()) <= max_words and int(np.argmax(row)) == 2:
             flipped = negation(text)
+            if flipped is None:
+                verb = negate_verb(text)
+                flipped = (verb, True) if verb else None
             if flipped and flipped[1] and flipped[0] != text:
                 out.add(flipped[0])
     return sorted(out)

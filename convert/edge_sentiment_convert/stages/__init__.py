@@ -24,7 +24,8 @@ LATE_KEYS: dict[str, Any] = {"arch": "transformer", "kernel": 0, "augment": 0, "
                              "negation_copies": 0, "contrast_copies": 0,
                              "reuse": "never", "onnx_quant": "dynamic",
                              "tflite_lengths": (), "blind_except": [],
-                             "confidence_map": False, "fit_to_targets": False}
+                             "confidence_map": False, "fit_to_targets": False,
+                             "confidence_max_ece": 0.0}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
 FINAL_STAGES = ("quantize", "calibrate", "tflite", "evaluate", "behaviour", "consistency",
                 "speed")

@@ -40,7 +40,8 @@ def calibrate(b: Build, name: str) -> dict[str, Any]:
     teacher_dev = dev(Artifact.TEACHER_FP32)
     teacher = fit(teacher_dev, b.cfg.min_neutral_recall, b.cfg.confidence_map)
     scores = {d.source: source_score(d, np.array(teacher.bias))[0] for d in teacher_dev}
-    student = fit(dev(Artifact.STUDENT_INT8), floors(b.cfg, scores), b.cfg.confidence_map)
+    student = fit(dev(Artifact.STUDENT_INT8), floors(b.cfg, scores), b.cfg.confidence_map,
+                  b.cfg.confidence_max_ece)
     out = {"student": asdict(student), "teacher": asdict(teacher)}
     log.info("calibration: %s", out)
     return out
