@@ -10,6 +10,7 @@ import pytest
 
 from edge_sentiment_convert.calibrate import (
     DevSet,
+    Fit,
     Floors,
     decided,
     ece,
@@ -158,3 +159,27 @@ def test_default_config_holds_the_card_targets_on_the_gap_sources() -> None:
     assert (rules.neutral_recall, rules.max_gap, rules.binary) == (0.45, 0.01, 0.89)
     soft = floors(replace(cfg, fit_to_targets=False), teacher)
     assert soft == 0.45
+
+
+def test_confidence_map_holds_each_source_under_max_ece_where_it_can() -> None:
+    """Two sources the log-loss weighs alike but which want different maps: unguarded, one ends
+    above the ceiling; with ``max_ece`` the map keeps both at or below it."""
+    a = _source("a", 3000, [1 / 3, 1 / 3, 1 / 3], 1.5, 1)
+    rng = np.random.default_rng(2)
+    gold = rng.integers(0, 3, 200)
+    z = rng.normal(size=(200, 3))
+    z[np.arange(200), gold] += 1.5
+    b = DevSet("b", z * 1.5, gold, binary=False)  # over-confident against a
+
+    def worst(f: Fit) -> float:
+        out = []
+        for d in (a, b):
+            probs = softmax((d.logits + np.array(f.bias)) / f.temperature)
+            out.append(ece(*decided(d, map_confidence(probs, *f.confidence))))
+        return max(out)
+
+    free = fit([a, b], 0.0, confidence=True)
+    assert fit([a, b], 0.0, confidence=True, max_ece=0.0) == free  # 0: no ceiling
+    held = fit([a, b], 0.0, confidence=True, max_ece=0.04)
+    assert worst(free) > 0.04 >= worst(held)
+    assert (held.temperature, held.bias) == (free.temperature, free.bias)  # the map alone moves

@@ -31,6 +31,8 @@ def test_shipped_configs_are_valid() -> None:
     ('gelu = "relu"\n', "gelu must be tanh or exact"),
     ('gap_sources = ["reviews", "imdb"]\n', r"gap_sources \['imdb'\] are not \[teacher\] sources"),
     ("[distill]\nalpha = 3.0\n", "alpha"),
+    ("confidence_max_ece = -0.01\n", r"confidence_max_ece must be a number in \[0, 1\)"),
+    ("confidence_max_ece = true\n", r"confidence_max_ece must be a number in \[0, 1\)"),
 ])
 def test_bad_config(tmp_path: Path, extra: str, msg: str) -> None:
     text = SMOKE.read_text()

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from edge_sentiment_convert.rules import RATING_TARGETS, negated_positives, rating_phrases, rating_texts
+from edge_sentiment_convert.rules import (
+    RATING_TARGETS,
+    negate_verb,
+    negated_positives,
+    rating_phrases,
+    rating_texts,
+)
 
 POS, NEU, NEG = [-1.0, 0.0, 2.0], [0.0, 2.0, -1.0], [2.0, 0.0, -1.0]
 
@@ -18,10 +24,12 @@ def test_negated_positives_takes_short_praise_with_a_negation_added() -> None:
              "The staff was kind " + "and the room was clean " * 4 + "all week.",  # too long
              "The soup was cold.",  # read as negative
              "The room was here.",  # read as neutral
-             "Great, great, great."]  # nothing to negate
-    logits = np.array([POS, POS, POS, POS, POS, NEG, NEU, POS])
+             "Great, great, great.",  # nothing to negate
+             "The battery lasts all day."]  # no copula: a listed third-person verb
+    logits = np.array([POS, POS, POS, POS, POS, NEG, NEU, POS, POS])
     assert negated_positives(texts, logits, max_words=12) == \
-        ["I didn't love the ending.", "The room was not clean."]
+        ["I didn't love the ending.", "The battery doesn't last all day.",
+         "The room was not clean."]
     assert negated_positives(texts, logits, max_words=3) == []
 
 
@@ -50,3 +58,12 @@ def test_rating_texts_alternate_alone_and_after_neutral_short_texts() -> None:
         assert np.allclose(target, RATING_TARGETS[rating]) and abs(target.sum() - 1) < 1e-6
     assert "Terrible" not in " ".join(out) and "word" not in " ".join(out)
     assert rating_texts(texts, logits, 0, 12, 3)[0] == []
+
+
+def test_negate_verb_takes_the_first_listed_third_person_verb() -> None:
+    assert negate_verb("It worked perfectly, and looks good.") == \
+        "It didn't work perfectly, and looks good."
+    assert negate_verb("Works great") == "Doesn't work great"
+    assert negate_verb("The cable held up well.") == "The cable didn't hold up well."
+    assert negate_verb("Networks are fine.") is None  # whole words only
+    assert negate_verb("I love it") is None
