@@ -220,7 +220,8 @@ class Build:
                "consistency": batch, "onnx_quant": self.cfg.onnx_quant,
                "identity_anchor": self.cfg.identity_anchor, "identity_words": len(blind_words()),
                "min_neutral_recall": self.cfg.min_neutral_recall,
-               "fit_to_targets": self.cfg.fit_to_targets}
+               "fit_to_targets": self.cfg.fit_to_targets,
+               "confidence_max_ece": self.cfg.confidence_max_ece}
         return finish.final_bundle(self, chosen, {**ctx, "tflite": asdict(tfl)})
 
     def build_seconds(self, pareto: list[Candidate], t0: float) -> float:

@@ -72,15 +72,19 @@ def _calibration(ctx: dict[str, Any]) -> list[str]:
         text += (" Then the confidence map: the winning class's probability p becomes "
                  "`sigmoid(slope * log(p / (1 - p)) + offset)` (held above the runner-up's, so "
                  "no label changes), fitted for the log-loss of a right label averaged over the "
-                 "dev sources; the scores above are with it.")
+                 "dev sources" + (f", each source's ECE held at {100 * ctx['confidence_max_ece']:.0f}%"
+                                  " or less where it can" if ctx.get("confidence_max_ece") else "")
+                 + "; the scores above are with it.")
     out = [text, ""]
     for who, f in cal.items():
         fitted = (f"; mean dev score {100 * f['before']:.1f} -> {100 * f['mean_score']:.1f}"
                   if "before" in f else "")
         mapped = (f"; confidence map slope {f['confidence'][0]:.3f}, offset "
                   f"{f['confidence'][1]:+.3f}" if f.get("confidence") else "")
+        on = (f"; fitted on the dev outputs of {', '.join(f['fitted_on'])}, each a source of "
+              "its own" if len(f.get("fitted_on", ())) > 1 else "")
         out.append(f"- {who}: temperature {f['temperature']:.3f}, bias "
-                   f"{', '.join(f'{b:+.2f}' for b in f['bias'])}{mapped}{fitted}")
+                   f"{', '.join(f'{b:+.2f}' for b in f['bias'])}{mapped}{fitted}{on}")
     return out
 
 

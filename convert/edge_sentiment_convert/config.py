@@ -184,6 +184,10 @@ class BuildConfig:
     # With confidence_map: the map holds each dev source's ECE (student ONNX) at or below this
     # where it can (0: no ceiling); below the card's max_dev_ece, a margin for TFLite.
     confidence_max_ece: float = at("final", default=0.0)
+    # Read by rebundle only (the build makes TFLite after calibrating): fit the calibration on
+    # the new TFLite files' dev outputs as well as the ONNX file's, so its floors and ECE
+    # ceiling hold on both runtimes.
+    calibrate_tflite: bool = at("final", default=False)
     # With calibrate: the student's biases hold the card's decision targets on dev where they
     # can (each gap source's neutral recall, its gap to the teacher, [targets] min_sst2_dev),
     # the mean dev score choosing among the biases that do (calibrate.Floors, weight 100).
@@ -282,6 +286,7 @@ def _check(cfg: BuildConfig, source: str) -> None:
     need(isinstance(cfg.confidence_max_ece, (int, float)) and not isinstance(
         cfg.confidence_max_ece, bool) and 0 <= cfg.confidence_max_ece < 1,
          "confidence_max_ece must be a number in [0, 1)")
+    need(isinstance(cfg.calibrate_tflite, bool), "calibrate_tflite must be true or false")
     need(cfg.onnx_quant in ONNX_QUANT_MODES,
          f"onnx_quant must be one of {', '.join(ONNX_QUANT_MODES)}")
     need(not cfg.identity_anchor or (cfg.identity_anchor.isalpha()

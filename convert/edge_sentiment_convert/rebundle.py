@@ -102,7 +102,7 @@ def rebundle(job: RebundleJob) -> Path:
         models.update(new)
     cal = parent.manifest.calibration
     if made.get("finetune") and job.cfg.calibrate:  # new weights: fitted again
-        cal, made["calibration"] = _refit(job, parent, tok, models["onnx"], dev)
+        cal, made["calibration"] = _refit(job, parent, tok, models, dev)
     singles = {Artifact.STUDENT_INT8: _single(job, parent, tok, models["onnx"], dev, "onnx", cal)}
     if "modes" in models["tflite"]:  # schemes made: the build's rule picks one
         schemes = {mode: _single(job, parent, tok, dict(models["tflite"], path=path), dev,
@@ -144,17 +144,26 @@ def _kept(parent: Bundle, runtime: str) -> dict[str, Any]:
             "input_shape": list(a.input_shape), "lengths": list(a.lengths)}
 
 
-def _refit(job: RebundleJob, parent: Bundle, tok: Path, onnx: dict[str, Any],
+def _refit(job: RebundleJob, parent: Bundle, tok: Path, models: dict[str, dict[str, Any]],
            dev: list[str]) -> tuple[Calibration, dict[str, Any]]:
     """Temperature and biases fitted on the new ONNX file's dev outputs, as the build's calibrate
-    stage does; and the fit as the card reports it."""
-    raw = _single(job, parent, tok, onnx, dev, "onnx-uncalibrated", None)
-    fitted = fit(report.dev_sets(raw, "onnx", job.data, list(job.cfg.teacher.sources),
-                                 binary_sources(job.data, job.cfg.teacher.sources)),
-                 floors(job.cfg, _teacher_dev(parent)), job.cfg.confidence_map,
+    stage does (with ``calibrate_tflite``, on each new TFLite file's too, every file's dev split
+    a source of its own); and the fit as the card reports it."""
+    files = {"onnx": models["onnx"]}
+    if job.cfg.calibrate_tflite:
+        tfl = models["tflite"]
+        files |= {f"tflite-{mode}": dict(tfl, path=path)
+                  for mode, path in tfl.get("modes", {"": tfl["path"]}).items()}
+    sets = []
+    for name, model in files.items():
+        raw = _single(job, parent, tok, model, dev, f"{name}-uncalibrated", None)
+        sets += report.dev_sets(raw, model["runtime"], job.data, list(job.cfg.teacher.sources),
+                                binary_sources(job.data, job.cfg.teacher.sources))
+    fitted = fit(sets, floors(job.cfg, _teacher_dev(parent)), job.cfg.confidence_map,
                  job.cfg.confidence_max_ece)
-    log.info("calibration fitted again: %s", fitted)
-    return Calibration(fitted.temperature, fitted.bias, fitted.confidence), asdict(fitted)
+    log.info("calibration fitted again on %s: %s", ", ".join(files), fitted)
+    return (Calibration(fitted.temperature, fitted.bias, fitted.confidence),
+            asdict(fitted) | {"fitted_on": list(files)})
 
 
 def _teacher_dev(parent: Bundle) -> dict[str, float]:
@@ -214,6 +223,7 @@ def _measure(job: RebundleJob, parent: Bundle, singles: dict[Artifact, Path],
         "machine": report.machine(os.cpu_count() or 1), "identity_anchor": cfg.identity_anchor,
         "identity_words": len(blind_words()),
         "min_neutral_recall": cfg.min_neutral_recall, "fit_to_targets": cfg.fit_to_targets,
+        "confidence_max_ece": cfg.confidence_max_ece,
     }
 
 

@@ -33,6 +33,7 @@ def test_shipped_configs_are_valid() -> None:
     ("[distill]\nalpha = 3.0\n", "alpha"),
     ("confidence_max_ece = -0.01\n", r"confidence_max_ece must be a number in \[0, 1\)"),
     ("confidence_max_ece = true\n", r"confidence_max_ece must be a number in \[0, 1\)"),
+    ("calibrate_tflite = 1\n", "calibrate_tflite must be true or false"),
 ])
 def test_bad_config(tmp_path: Path, extra: str, msg: str) -> None:
     text = SMOKE.read_text()

@@ -162,7 +162,8 @@ def test_rebundle_refuses_with_one_line(smoke_bundle: Path, parent: Path, tmp_pa
 @pytest.mark.slow
 def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Path,
                                                                      tmp_path: Path) -> None:
-    cfg = config(tmp_path, ALL | {"confidence_map": "true", "fit_to_targets": "true"})
+    cfg = config(tmp_path, ALL | {"confidence_map": "true", "fit_to_targets": "true",
+                                  "confidence_max_ece": "0.2", "calibrate_tflite": "true"})
     cfg.write_text(cfg.read_text() + "\n[finetune]\nepochs = 0.5\nlr = 1e-3\n"
                    "negation_target = [0.15, 0.55, 0.30]\nmax_words = 30\nrepeat = 2\n"
                    "typos = 40\npositive_target = [0.7, 0.22, 0.08]\nratings = 30\n")
@@ -188,5 +189,8 @@ def test_rebundle_finetunes_on_own_logits_and_fits_calibration_again(parent: Pat
                    "its macro-F1 within max_dev_gap of the teacher's",
                    "40 misspelt copies of transfer texts",
                    "30 star ratings alone or after short texts it read as neutral",
-                   "times with target [0.7, 0.22, 0.08] (convert/rules.py)"):
+                   "times with target [0.7, 0.22, 0.08] (convert/rules.py)",
+                   "each source's ECE held at 20% or less where it can",
+                   "fitted on the dev outputs of onnx, tflite-dynamic_tensorwise, "
+                   "tflite-weight_only, each a source of its own"):
         assert needle in card, needle

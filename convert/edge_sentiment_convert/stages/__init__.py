@@ -25,7 +25,7 @@ LATE_KEYS: dict[str, Any] = {"arch": "transformer", "kernel": 0, "augment": 0, "
                              "reuse": "never", "onnx_quant": "dynamic",
                              "tflite_lengths": (), "blind_except": [],
                              "confidence_map": False, "fit_to_targets": False,
-                             "confidence_max_ece": 0.0}
+                             "confidence_max_ece": 0.0, "calibrate_tflite": False}
 TEACHER_STAGES = ("validate", "teacher", "soft_labels", "vocab", "teacher_onnx", "teacher_dev")
 FINAL_STAGES = ("quantize", "calibrate", "tflite", "evaluate", "behaviour", "consistency",
                 "speed")
