@@ -102,15 +102,15 @@ def test_readme_fleet_example_installs_the_update(broker: Broker, session: Sessi
                     "STATE": str(session.cwd / "state"), "--port 9108": f"--port {port}"}
     for cmd in commands(ROOT / "README.md", "Fleet agent and signed updates"):
         session.run(cmd)
-    assert _version(session.cwd / "state", "2.6.4") == "2.6.4"
+    assert _version(session.cwd / "state", "2.8.3") == "2.8.3"
     # the exporter started after the update events went by; status (retained) is there
     body = wait_http(f"http://127.0.0.1:{port}/metrics").decode()
     deadline = time.time() + 30
-    while 'model_version="2.6.4"' not in body and time.time() < deadline:
+    while 'model_version="2.8.3"' not in body and time.time() < deadline:
         time.sleep(0.5)
         body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
     assert 'edge_fleet_device_online{device="pi-042"} 1.0' in body
-    assert 'model_version="2.6.4"' in body
+    assert 'model_version="2.8.3"' in body
 
 
 @pytest.mark.slow
@@ -120,7 +120,7 @@ def test_agent_guide_quick_start_installs_the_update(broker: Broker, session: Se
                     "/var/lib/edge-sentiment": str(session.cwd / "state")}
     for cmd in commands(ROOT / "docs" / "agent.md", "Quick start (no config file)"):
         session.run(cmd)
-    assert _version(session.cwd / "state", "2.6.4") == "2.6.4"
+    assert _version(session.cwd / "state", "2.8.3") == "2.8.3"
     session.run(f"edge-sentiment fleet status --broker {broker.url} --json")
     assert '"pi-042"' in session.outputs[-1]
 
