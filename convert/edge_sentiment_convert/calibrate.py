@@ -16,6 +16,7 @@ never changes a label. Pure numpy on arrays: no I/O here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -113,18 +114,26 @@ def fit_bias(sets: list[DevSet], floors: Floors | float = 0.45, span: float = 3.
     """Grid search over (neutral, positive) biases (negative fixed at 0), coarse then fine; a
     finer first grid for Floors, whose steep penalties leave narrow ridges a 0.2 grid can miss
     (a number keeps the grid its fits were made with)."""
-    best = np.zeros(3)
-    best_val = objective(sets, best, floors)
     steps = (((0.1, span), (0.02, 0.2), (0.01, 0.04)) if isinstance(floors, Floors)
              else ((0.2, span), (0.05, 0.3), (0.01, 0.06)))
+    neutral, pos = _grid_search(
+        lambda n, p: objective(sets, np.array([0.0, n, p]), floors), (0.0, 0.0), steps, 1e-9)
+    return np.array([0.0, neutral, pos])
+
+
+def _grid_search(value: Callable[[float, float], float], start: tuple[float, float],
+                 steps: tuple[tuple[float, float], ...], tol: float) -> tuple[float, float]:
+    """The point of highest ``value``, coarse then fine: for each (step, radius), the square grid
+    around the best point so far; a point must beat the best by more than ``tol``."""
+    best, best_val = start, value(*start)
     for step, radius in steps:
-        centre = best.copy()
+        a0, b0 = best
         grid = np.arange(-radius, radius + step / 2, step)
-        for dn in grid:
-            for dp in grid:
-                cand = np.array([0.0, centre[NEUTRAL] + dn, centre[POS] + dp])
-                val = objective(sets, cand, floors)
-                if val > best_val + 1e-9:
+        for da in grid:
+            for db in grid:
+                cand = (float(a0 + da), float(b0 + db))
+                val = value(*cand)
+                if val > best_val + tol:
                     best, best_val = cand, val
     return best
 
@@ -201,19 +210,8 @@ def fit_confidence(sets: list[DevSet], bias: np.ndarray, temperature: float,
             total -= float(np.mean(np.where(right, np.log(conf), np.log(1 - conf))))
         return total / len(sets) + 100 * excess
 
-    best, best_val = (1.0, 0.0), loss(1.0, 0.0)
-    for step, radius in ((0.1, 2.0), (0.02, 0.1), (0.005, 0.02)):
-        s0, o0 = best
-        grid = np.arange(-radius, radius + step / 2, step)
-        for ds in grid:
-            for do in grid:
-                cand = (float(s0 + ds), float(o0 + do))
-                if cand[0] < 0.05:
-                    continue
-                val = loss(*cand)
-                if val < best_val - 1e-12:
-                    best, best_val = cand, val
-    return best
+    return _grid_search(lambda slope, offset: -loss(slope, offset) if slope >= 0.05 else -np.inf,
+                        (1.0, 0.0), ((0.1, 2.0), (0.02, 0.1), (0.005, 0.02)), 1e-12)
 
 
 def fit(sets: list[DevSet], floors: Floors | float = 0.45, confidence: bool = False,

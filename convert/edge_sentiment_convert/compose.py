@@ -80,8 +80,10 @@ def is_target(value: object) -> bool:
                                 for p in value) and abs(sum(value) - 1) < 1e-6))
 
 
-def target_logits(target: tuple[float, ...] | list[float], temperature: float) -> np.ndarray:
-    """Logits whose softmax at ``temperature`` is ``target``: a soft label to distil."""
+def target_logits(target: tuple[float, ...] | list[float] | np.ndarray,
+                  temperature: float) -> np.ndarray:
+    """Logits whose softmax at ``temperature`` is ``target`` (one row of probabilities, or
+    several): a soft label to distil."""
     return temperature * np.log(np.asarray(target, dtype=np.float32))
 
 

@@ -35,8 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .augment import typo_copies
-from .compose import is_target, negation, target_logits
-from .rules import negated_positives, rating_texts
+from .compose import is_target, target_logits
+from .rules import negated_positives, rating_texts, short_negated
 
 if TYPE_CHECKING:
     from .config import BuildConfig
@@ -90,13 +90,7 @@ def _number(value: Any) -> bool:
 def short_negations(texts: list[str], logits: np.ndarray, max_words: int) -> list[str]:
     """Negated copies (a negation added) of the texts of at most ``max_words`` words whose
     ``logits`` say negative, without repeats, sorted."""
-    out = set()
-    for text, row in zip(texts, logits):
-        if len(text.split()) <= max_words and int(np.argmax(row)) == 0:
-            flipped = negation(text)
-            if flipped and flipped[1] and flipped[0] != text:
-                out.add(flipped[0])
-    return sorted(out)
+    return short_negated(texts, logits, max_words, 0)
 
 
 def finetune(model: StudentModel, cfg: BuildConfig, data: Path, transfer: list[Example],
@@ -116,25 +110,29 @@ def finetune(model: StudentModel, cfg: BuildConfig, data: Path, transfer: list[E
     own = predict_logits(model, tok, every, batch=256, desc="own logits")
     rows = distill_rows(transfer, binary_sources(data, cfg.teacher.sources), d,
                         cfg.distill.augment, cfg.seed, own, None)
+
+    def rule(rows: Any, copies: list[str], still_negative: bool,
+             target: list[float]) -> tuple[Any, list[str]]:
+        """``rows`` with the ``copies`` the student reads as negative (``still_negative``) or
+        not, each learning ``target`` ``f.repeat`` times; and the copies kept."""
+        read = predict_logits(model, tok, copies, batch=256, progress=False)
+        kept = [t for t, z in zip(copies, read) if (int(np.argmax(z)) == 0) == still_negative]
+        extra = kept * f.repeat
+        return _extended(rows, extra, np.tile(target_logits(target, d.temperature),
+                                              (len(extra), 1))), kept
+
+    read = own[:len(texts)]  # the transfer texts themselves, before their augmented copies
     ruled: list[str] = []
     if f.negation_target:
-        copies = short_negations(texts, own[:len(texts)], f.max_words)
-        copy_logits = predict_logits(model, tok, copies, batch=256, progress=False)
-        ruled = [t for t, z in zip(copies, copy_logits) if int(np.argmax(z)) == 0]
-        target = target_logits(f.negation_target, d.temperature)
-        extra = ruled * f.repeat
-        rows = _extended(rows, extra, np.tile(target, (len(extra), 1)))
+        rows, ruled = rule(rows, short_negations(texts, read, f.max_words), True,
+                           f.negation_target)
     praised: list[str] = []
     if f.positive_target:
-        copies = negated_positives(texts, own[:len(texts)], f.max_words)
-        copy_logits = predict_logits(model, tok, copies, batch=256, progress=False)
-        praised = [t for t, z in zip(copies, copy_logits) if int(np.argmax(z)) != 0]
-        extra = praised * f.repeat
-        target = target_logits(f.positive_target, d.temperature)
-        rows = _extended(rows, extra, np.tile(target, (len(extra), 1)))
-    rated, targets = rating_texts(texts, own[:len(texts)], f.ratings, f.max_words, cfg.seed)
+        rows, praised = rule(rows, negated_positives(texts, read, f.max_words), False,
+                             f.positive_target)
+    rated, targets = rating_texts(texts, read, f.ratings, f.max_words, cfg.seed)
     if rated:
-        rows = _extended(rows, rated, d.temperature * np.log(targets))
+        rows = _extended(rows, rated, target_logits(targets, d.temperature))
     typos = typo_copies(texts, f.typos, cfg.seed)
     if typos:
         rows = _extended(rows, [t for _, t in typos], own[[i for i, _ in typos]])

@@ -150,15 +150,15 @@ def _refit(job: RebundleJob, parent: Bundle, tok: Path, models: dict[str, dict[s
     stage does (with ``calibrate_tflite``, on each new TFLite file's too, every file's dev split
     a source of its own); and the fit as the card reports it."""
     files = {"onnx": models["onnx"]}
-    if job.cfg.calibrate_tflite:
+    if job.cfg.calibrate_tflite:  # fine-tuned: reexport made every scheme's file
         tfl = models["tflite"]
-        files |= {f"tflite-{mode}": dict(tfl, path=path)
-                  for mode, path in tfl.get("modes", {"": tfl["path"]}).items()}
+        files |= {f"tflite-{mode}": dict(tfl, path=path) for mode, path in tfl["modes"].items()}
+    sources = list(job.cfg.teacher.sources)
+    binary = binary_sources(job.data, job.cfg.teacher.sources)
     sets = []
     for name, model in files.items():
         raw = _single(job, parent, tok, model, dev, f"{name}-uncalibrated", None)
-        sets += report.dev_sets(raw, model["runtime"], job.data, list(job.cfg.teacher.sources),
-                                binary_sources(job.data, job.cfg.teacher.sources))
+        sets += report.dev_sets(raw, model["runtime"], job.data, sources, binary)
     fitted = fit(sets, floors(job.cfg, _teacher_dev(parent)), job.cfg.confidence_map,
                  job.cfg.confidence_max_ece)
     log.info("calibration fitted again on %s: %s", ", ".join(files), fitted)

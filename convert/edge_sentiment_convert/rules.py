@@ -98,17 +98,25 @@ def negate_verb(text: str) -> str | None:
     return text[:match.start(1)] + f"{aux} {base}" + text[match.end(1):]
 
 
-def negated_positives(texts: list[str], logits: np.ndarray, max_words: int) -> list[str]:
-    """Copies, with a negation added, of the texts of at most ``max_words`` words whose
-    ``logits`` say positive; without repeats, sorted. (The caller keeps the copies the student
-    does not already read as negative.)"""
+def short_negated(texts: list[str], logits: np.ndarray, max_words: int, label: int,
+                  verbs: bool = False) -> list[str]:
+    """Copies, with a negation added (``compose.negation``; with ``verbs``, else through
+    ``negate_verb``), of the texts of at most ``max_words`` words whose ``logits`` say ``label``
+    (0 negative, 2 positive); without repeats, sorted."""
     out = set()
     for text, row in zip(texts, logits):
-        if len(text.split()) <= max_words and int(np.argmax(row)) == 2:
+        if len(text.split()) <= max_words and int(np.argmax(row)) == label:
             flipped = negation(text)
-            if flipped is None:
+            if flipped is None and verbs:
                 verb = negate_verb(text)
                 flipped = (verb, True) if verb else None
             if flipped and flipped[1] and flipped[0] != text:
                 out.add(flipped[0])
     return sorted(out)
+
+
+def negated_positives(texts: list[str], logits: np.ndarray, max_words: int) -> list[str]:
+    """``short_negated`` of the texts read as positive, through a listed verb where no copula or
+    pronoun verb is found. (The caller keeps the copies the student does not already read as
+    negative.)"""
+    return short_negated(texts, logits, max_words, 2, verbs=True)
